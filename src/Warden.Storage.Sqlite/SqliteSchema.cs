@@ -1,0 +1,46 @@
+namespace Warden.Storage.Sqlite;
+
+/// <summary>
+/// The schema, as an ordered list of migrations. <c>PRAGMA user_version</c> holds the number of
+/// migrations applied; <see cref="SqliteWardenStore.InitializeAsync"/> applies the missing ones inside one
+/// <c>BEGIN IMMEDIATE</c> transaction, so concurrent initializers serialize and the later ones find nothing to do.
+/// Never edit a released migration: append a new one.
+/// </summary>
+internal static class SqliteSchema
+{
+    /// <summary>Migration <c>i</c> takes the file from version <c>i</c> to <c>i + 1</c>.</summary>
+    public static readonly IReadOnlyList<string> Migrations =
+    [
+        // 1: principals, state, change feed.
+        """
+        CREATE TABLE IF NOT EXISTS principals (
+            id          INTEGER PRIMARY KEY,
+            kind        TEXT    NOT NULL,            -- 'agent' | 'operator' | 'approver'
+            name        TEXT    NOT NULL,
+            groups      TEXT    NOT NULL DEFAULT '[]', -- JSON array of strings
+            token_hash  BLOB    NOT NULL UNIQUE,     -- SHA-256 of the token; unique across history
+            created_at  TEXT    NOT NULL,            -- ISO 8601 UTC, 100 ns precision
+            revoked_at  TEXT                         -- NULL while active
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS principals_active_kind_name
+            ON principals (kind, name) WHERE revoked_at IS NULL;
+
+        CREATE TABLE IF NOT EXISTS state (
+            key         TEXT    NOT NULL PRIMARY KEY,
+            value       TEXT    NOT NULL,
+            updated_at  TEXT    NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE IF NOT EXISTS changes (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            topic       TEXT    NOT NULL,
+            key         TEXT    NOT NULL,
+            payload     TEXT,
+            at          TEXT    NOT NULL
+        );
+        """,
+    ];
+
+    /// <summary>The version this build writes and understands.</summary>
+    public static int CurrentVersion => Migrations.Count;
+}

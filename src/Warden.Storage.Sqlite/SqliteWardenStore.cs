@@ -1,0 +1,543 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Microsoft.Data.Sqlite;
+using Warden.Core.Identity;
+using Warden.Core.Storage;
+
+namespace Warden.Storage.Sqlite;
+
+/// <summary>
+/// <see cref="IWardenStore"/> on one SQLite file in WAL mode. Several processes may share the file: writes
+/// serialize on SQLite's write lock (waiting up to <see cref="SqliteStoreOptions.BusyTimeout"/>), and
+/// watchers see other processes' changes by polling <c>PRAGMA data_version</c>. See docs/storage.md.
+/// </summary>
+/// <remarks>
+/// Thread-safe. Each operation borrows a pooled connection for its duration; writes run in short
+/// <c>BEGIN IMMEDIATE</c> transactions. Microsoft.Data.Sqlite executes synchronously, so the async methods
+/// complete on the calling thread; statements are small and indexed.
+/// </remarks>
+public sealed class SqliteWardenStore : IWardenStore
+{
+    private const int WatchBatchSize = 256;
+    private const int SqliteConstraint = 19;
+
+    private readonly SqliteStoreOptions _options;
+    private readonly string _connectionString;
+    private readonly string _dedicatedConnectionString;
+    private readonly string _connectionPragmas;
+    private readonly ChangeNotifier _notifier;
+    private readonly CancellationTokenSource _disposing = new();
+    private volatile bool _initialized;
+    private int _disposed;
+
+    /// <summary>Creates the store; nothing touches the file until <see cref="InitializeAsync"/>.</summary>
+    public SqliteWardenStore(SqliteStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.Path);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.PollInterval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BusyTimeout, TimeSpan.Zero);
+        ArgumentNullException.ThrowIfNull(options.Time);
+        _options = options;
+
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = System.IO.Path.GetFullPath(options.Path),
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            // Microsoft.Data.Sqlite's own retry loop on SQLITE_BUSY, in whole seconds; busy_timeout below is the precise one.
+            DefaultTimeout = Math.Max(1, (int)Math.Ceiling(options.BusyTimeout.TotalSeconds)),
+        };
+        _connectionString = builder.ToString();
+        builder.Pooling = false;
+        _dedicatedConnectionString = builder.ToString();
+
+        // Per-connection settings (journal_mode=WAL is persistent in the file and set once by InitializeAsync).
+        _connectionPragmas = string.Create(
+            CultureInfo.InvariantCulture,
+            $"PRAGMA busy_timeout = {(long)options.BusyTimeout.TotalMilliseconds}; PRAGMA synchronous = {(options.FullSync ? "FULL" : "NORMAL")};");
+
+        _notifier = new ChangeNotifier(OpenDedicatedAsync, options.PollInterval, options.Time);
+    }
+
+    /// <summary>Full path of the database file.</summary>
+    public string FilePath => new SqliteConnectionStringBuilder(_connectionString).DataSource;
+
+    internal ChangeNotifier Notifier => _notifier;
+
+    /// <inheritdoc />
+    public async ValueTask InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+
+            var mode = Convert.ToString(await ScalarAsync(connection, "PRAGMA journal_mode = WAL;", cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new StoreUnavailableException(
+                    $"The SQLite store '{FilePath}' could not switch to WAL mode (journal_mode is '{mode}'). " +
+                    "WAL needs a local file system that supports shared memory.");
+            }
+
+            using var transaction = connection.BeginTransaction(deferred: false);
+            var version = Convert.ToInt32(await ScalarAsync(connection, "PRAGMA user_version;", cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            if (version > SqliteSchema.CurrentVersion)
+            {
+                throw new StoreUnavailableException(
+                    $"The SQLite store '{FilePath}' has schema version {version}, newer than the {SqliteSchema.CurrentVersion} this Warden understands. Upgrade Warden.");
+            }
+
+            for (var next = version; next < SqliteSchema.CurrentVersion; next++)
+            {
+                using var migrate = connection.CreateCommand();
+                migrate.CommandText = SqliteSchema.Migrations[next];
+                await migrate.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (version != SqliteSchema.CurrentVersion)
+            {
+                using var stamp = connection.CreateCommand();
+                stamp.CommandText = string.Create(CultureInfo.InvariantCulture, $"PRAGMA user_version = {SqliteSchema.CurrentVersion};");
+                await stamp.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            transaction.Commit();
+            _initialized = true;
+        }
+        catch (SqliteException ex)
+        {
+            throw Fault("initialize", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> AddPrincipalAsync(Principal principal, ReadOnlyMemory<byte> tokenHash, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(principal);
+        ArgumentException.ThrowIfNullOrEmpty(principal.Name);
+        ArgumentNullException.ThrowIfNull(principal.Groups);
+        if (tokenHash.IsEmpty)
+        {
+            throw new ArgumentException("The token hash is empty.", nameof(tokenHash));
+        }
+
+        if (!principal.IsActive)
+        {
+            throw new ArgumentException("Only active principals can be added; revoke them afterwards.", nameof(principal));
+        }
+
+        var kind = SqliteFormat.FormatKind(principal.Kind);
+        var groups = SqliteFormat.FormatGroups(principal.Groups);
+        var hash = ToArray(tokenHash);
+        return await WriteAsync(
+            "add a principal",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    INSERT INTO principals (kind, name, groups, token_hash, created_at)
+                    VALUES ($kind, $name, $groups, $hash, $created)
+                    ON CONFLICT (kind, name) WHERE revoked_at IS NULL DO NOTHING;
+                    """;
+                command.Parameters.AddWithValue("$kind", kind);
+                command.Parameters.AddWithValue("$name", principal.Name);
+                command.Parameters.AddWithValue("$groups", groups);
+                command.Parameters.AddWithValue("$hash", hash);
+                command.Parameters.AddWithValue("$created", SqliteFormat.FormatTimestamp(principal.CreatedAt));
+                try
+                {
+                    return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
+                }
+                catch (SqliteException ex) when (ex.SqliteErrorCode == SqliteConstraint)
+                {
+                    throw new InvalidOperationException(
+                        "Another principal (active or revoked) already has this token hash; tokens must never be reused.", ex);
+                }
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<Principal?> FindPrincipalByTokenHashAsync(ReadOnlyMemory<byte> tokenHash, CancellationToken cancellationToken = default)
+    {
+        if (tokenHash.IsEmpty)
+        {
+            return null;
+        }
+
+        var hash = ToArray(tokenHash);
+        return await ReadAsync(
+            "find a principal",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    "SELECT kind, name, groups, created_at, revoked_at FROM principals WHERE token_hash = $hash AND revoked_at IS NULL;";
+                command.Parameters.AddWithValue("$hash", hash);
+                using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                return await reader.ReadAsync(ct).ConfigureAwait(false) ? ReadPrincipal(reader) : null;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Principal>> ListPrincipalsAsync(PrincipalKind? kind = null, bool includeRevoked = false, CancellationToken cancellationToken = default)
+    {
+        var kindText = kind is { } k ? SqliteFormat.FormatKind(k) : null;
+        return await ReadAsync<IReadOnlyList<Principal>>(
+            "list principals",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    SELECT kind, name, groups, created_at, revoked_at FROM principals
+                    WHERE ($kind IS NULL OR kind = $kind) AND ($all OR revoked_at IS NULL)
+                    ORDER BY id;
+                    """;
+                command.Parameters.AddWithValue("$kind", (object?)kindText ?? DBNull.Value);
+                command.Parameters.AddWithValue("$all", includeRevoked);
+                using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                var rows = new List<Principal>();
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    rows.Add(ReadPrincipal(reader));
+                }
+
+                // Stable sort: rows come oldest first, so equal kind and name keep that order.
+                return rows.OrderBy(p => p.Kind).ThenBy(p => p.Name, StringComparer.Ordinal).ToList();
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> RevokePrincipalAsync(PrincipalKind kind, string name, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var kindText = SqliteFormat.FormatKind(kind);
+        return await WriteAsync(
+            "revoke a principal",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    "UPDATE principals SET revoked_at = $at WHERE kind = $kind AND name = $name AND revoked_at IS NULL;";
+                command.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(at));
+                command.Parameters.AddWithValue("$kind", kindText);
+                command.Parameters.AddWithValue("$name", name);
+                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<string?> GetStateAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        return await ReadAsync(
+            "read state",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT value FROM state WHERE key = $key;";
+                command.Parameters.AddWithValue("$key", key);
+                return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SetStateAsync(string key, string value, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ArgumentNullException.ThrowIfNull(value);
+        var now = SqliteFormat.FormatTimestamp(_options.Time.GetUtcNow());
+        await WriteAsync(
+            "write state",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    INSERT INTO state (key, value, updated_at) VALUES ($key, $value, $now)
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at;
+                    """;
+                command.Parameters.AddWithValue("$key", key);
+                command.Parameters.AddWithValue("$value", value);
+                command.Parameters.AddWithValue("$now", now);
+                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> PublishChangeAsync(string topic, string key, string? payload, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(topic);
+        ArgumentNullException.ThrowIfNull(key);
+        var at = SqliteFormat.FormatTimestamp(_options.Time.GetUtcNow());
+        var id = await WriteAsync(
+            "publish a change",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    "INSERT INTO changes (topic, key, payload, at) VALUES ($topic, $key, $payload, $at) RETURNING id;";
+                command.Parameters.AddWithValue("$topic", topic);
+                command.Parameters.AddWithValue("$key", key);
+                command.Parameters.AddWithValue("$payload", (object?)payload ?? DBNull.Value);
+                command.Parameters.AddWithValue("$at", at);
+                return Convert.ToInt64(await command.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            },
+            cancellationToken).ConfigureAwait(false);
+
+        // Committed: wake this store's watchers now rather than at the next data_version poll.
+        _notifier.Pulse();
+        return id;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> GetLatestChangeIdAsync(CancellationToken cancellationToken = default) =>
+        await ReadAsync(
+            "read the latest change id",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT COALESCE(MAX(id), 0) FROM changes;";
+                return Convert.ToInt64(await command.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<StoreChange> WatchAsync(long afterId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ThrowIfNotReady();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        var token = linked.Token;
+
+        using var subscription = await SubscribeAsync(token).ConfigureAwait(false);
+        if (subscription is null)
+        {
+            ThrowIfDisposedWhileWatching();
+            yield break;
+        }
+
+        var last = afterId;
+        while (true)
+        {
+            // Take the pulse before reading, so a change committed during the read or while the consumer
+            // handles the batch wakes the next wait.
+            var pulse = _notifier.NextPulse;
+            var batch = await ReadBatchAsync(last, token).ConfigureAwait(false);
+            if (batch is null)
+            {
+                ThrowIfDisposedWhileWatching();
+                yield break;
+            }
+
+            foreach (var change in batch)
+            {
+                last = change.Id;
+                yield return change;
+            }
+
+            if (batch.Count == WatchBatchSize)
+            {
+                continue;
+            }
+
+            if (!await WaitAsync(pulse, token).ConfigureAwait(false))
+            {
+                ThrowIfDisposedWhileWatching();
+                yield break;
+            }
+
+            if (subscription.Fault is { } fault)
+            {
+                throw fault as StoreUnavailableException
+                    ?? new StoreUnavailableException($"Watching the SQLite store '{FilePath}' failed: {fault.Message}", fault);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        await _notifier.DisposeAsync().ConfigureAwait(false);
+        _disposing.Dispose();
+
+        // Close this file's idle pooled connections so the file can be moved or deleted.
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
+    }
+
+    private async ValueTask<ChangeNotifier.Subscription?> SubscribeAsync(CancellationToken token)
+    {
+        try
+        {
+            return await _notifier.SubscribeAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (ObjectDisposedException)
+        {
+            throw new ObjectDisposedException(GetType().FullName);
+        }
+        catch (SqliteException ex)
+        {
+            throw Fault("watch changes", ex);
+        }
+    }
+
+    /// <returns>The batch, or null when cancelled.</returns>
+    private async ValueTask<List<StoreChange>?> ReadBatchAsync(long afterId, CancellationToken token)
+    {
+        try
+        {
+            using var connection = await OpenAsync(token).ConfigureAwait(false);
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT id, topic, key, payload, at FROM changes WHERE id > $after ORDER BY id LIMIT $limit;";
+            command.Parameters.AddWithValue("$after", afterId);
+            command.Parameters.AddWithValue("$limit", WatchBatchSize);
+            using var reader = await command.ExecuteReaderAsync(token).ConfigureAwait(false);
+            var batch = new List<StoreChange>();
+            while (await reader.ReadAsync(token).ConfigureAwait(false))
+            {
+                batch.Add(new StoreChange(
+                    reader.GetInt64(0),
+                    reader.GetString(1),
+                    reader.GetString(2),
+                    reader.IsDBNull(3) ? null : reader.GetString(3),
+                    SqliteFormat.ParseTimestamp(reader.GetString(4))));
+            }
+
+            return batch;
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (SqliteException ex)
+        {
+            throw Fault("watch changes", ex);
+        }
+    }
+
+    private static async ValueTask<bool> WaitAsync(Task pulse, CancellationToken token)
+    {
+        try
+        {
+            await pulse.WaitAsync(token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private void ThrowIfDisposedWhileWatching() =>
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+    private ValueTask<T> ReadAsync<T>(string operation, Func<SqliteConnection, CancellationToken, ValueTask<T>> body, CancellationToken cancellationToken) =>
+        RunAsync(operation, write: false, body, cancellationToken);
+
+    private ValueTask<T> WriteAsync<T>(string operation, Func<SqliteConnection, CancellationToken, ValueTask<T>> body, CancellationToken cancellationToken) =>
+        RunAsync(operation, write: true, body, cancellationToken);
+
+    private async ValueTask<T> RunAsync<T>(string operation, bool write, Func<SqliteConnection, CancellationToken, ValueTask<T>> body, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            if (!write)
+            {
+                return await body(connection, cancellationToken).ConfigureAwait(false);
+            }
+
+            // BEGIN IMMEDIATE: take the write lock up front (waiting on busy_timeout) instead of upgrading a
+            // read snapshot later, which SQLite may refuse with SQLITE_BUSY_SNAPSHOT under contention.
+            using var transaction = connection.BeginTransaction(deferred: false);
+            var result = await body(connection, cancellationToken).ConfigureAwait(false);
+            transaction.Commit();
+            return result;
+        }
+        catch (SqliteException ex)
+        {
+            throw Fault(operation, ex);
+        }
+    }
+
+    private async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken) =>
+        await OpenAsync(_connectionString, cancellationToken).ConfigureAwait(false);
+
+    private async ValueTask<SqliteConnection> OpenDedicatedAsync(CancellationToken cancellationToken) =>
+        await OpenAsync(_dedicatedConnectionString, cancellationToken).ConfigureAwait(false);
+
+    private async ValueTask<SqliteConnection> OpenAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            using var command = connection.CreateCommand();
+            command.CommandText = _connectionPragmas;
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async ValueTask<object?> ScalarAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Principal ReadPrincipal(SqliteDataReader reader) => new(
+        SqliteFormat.ParseKind(reader.GetString(0)),
+        reader.GetString(1),
+        SqliteFormat.ParseGroups(reader.GetString(2)),
+        SqliteFormat.ParseTimestamp(reader.GetString(3)),
+        reader.IsDBNull(4) ? null : SqliteFormat.ParseTimestamp(reader.GetString(4)));
+
+    private static byte[] ToArray(ReadOnlyMemory<byte> memory) =>
+        MemoryMarshal.TryGetArray(memory, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : memory.ToArray();
+
+    private void ThrowIfNotReady()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (!_initialized)
+        {
+            throw new InvalidOperationException("Call InitializeAsync before using the store.");
+        }
+    }
+
+    private StoreUnavailableException Fault(string operation, SqliteException ex) =>
+        new(
+            $"The SQLite store '{FilePath}' could not {operation}: {ex.Message} (SQLite error {ex.SqliteErrorCode}, extended {ex.SqliteExtendedErrorCode}).",
+            ex);
+}
