@@ -1,0 +1,94 @@
+using System.Security.Claims;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Warden.Core.Identity;
+using Warden.Core.Storage;
+using Warden.Gateway.Policy;
+using Warden.Gateway.Security;
+
+namespace Warden.Gateway.Api;
+
+/// <summary>The operator and approver HTTP API under <c>/api/v1</c>.</summary>
+public static partial class ApiEndpoints
+{
+    /// <summary>Maps every API endpoint.</summary>
+    public static IEndpointRouteBuilder MapWardenApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1");
+        api.MapGet("/health", () => Results.Ok(new ApiError("ok", "alive"))).AllowAnonymous();
+        api.MapGet("/whoami", (ClaimsPrincipal user) => Results.Ok(new WhoAmI(
+            user.FindFirstValue(WardenClaims.Kind) ?? "", user.FindFirstValue(WardenClaims.Name) ?? "", [.. user.FindAll(WardenClaims.Group).Select(c => c.Value)])))
+            .RequireAuthorization();
+        api.MapGet("/status", (IServiceProvider sp) => Results.Ok(sp.GetRequiredService<GatewayState>().Snapshot())).RequireAuthorization(Roles.Operator);
+
+        foreach (var (route, kind) in new[] { ("agents", PrincipalKind.Agent), ("operators", PrincipalKind.Operator), ("approvers", PrincipalKind.Approver) })
+        {
+            api.MapGet("/" + route, async (IWardenStore store, bool? all, CancellationToken ct) =>
+            {
+                var list = await store.ListPrincipalsAsync(kind, all ?? false, ct).ConfigureAwait(false);
+                return Results.Ok(list.Select(View).ToList());
+            }).RequireAuthorization(Roles.Operator);
+
+            api.MapPost("/" + route, async (AddPrincipalRequest request, IWardenStore store, TimeProvider time, CancellationToken ct) =>
+            {
+                if (!NameRegex().IsMatch(request.Name ?? ""))
+                {
+                    return Results.BadRequest(new ApiError("invalid_name", "names are 1-64 letters, digits, '.', '-' or '_'"));
+                }
+
+                var token = Tokens.Create(kind);
+                var groups = request.Groups ?? [];
+                var added = await store.AddPrincipalAsync(new Principal(kind, request.Name!, groups, time.GetUtcNow()), Tokens.Hash(token), ct).ConfigureAwait(false);
+                if (!added)
+                {
+                    return Results.Conflict(new ApiError("exists", $"{kind.ToString().ToLowerInvariant()} '{request.Name}' exists; revoke it first to issue a new token"));
+                }
+
+                await store.PublishChangeAsync(ChangeTopics.Principal, request.Name!, "added", ct).ConfigureAwait(false);
+                return Results.Ok(new AddPrincipalResponse(kind.ToString().ToLowerInvariant(), request.Name!, token, groups));
+            }).RequireAuthorization(Roles.Operator);
+
+            api.MapDelete("/" + route + "/{name}", async (string name, ClaimsPrincipal user, IWardenStore store, TimeProvider time, CancellationToken ct) =>
+            {
+                if (kind == PrincipalKind.Operator && name == user.FindFirstValue(WardenClaims.Name))
+                {
+                    var operators = await store.ListPrincipalsAsync(PrincipalKind.Operator, false, ct).ConfigureAwait(false);
+                    if (operators.Count <= 1)
+                    {
+                        return Results.Conflict(new ApiError("last_operator", "refusing to revoke the last operator: nobody could administer Warden afterwards"));
+                    }
+                }
+
+                var revoked = await store.RevokePrincipalAsync(kind, name, time.GetUtcNow(), ct).ConfigureAwait(false);
+                if (!revoked)
+                {
+                    return Results.NotFound(new ApiError("not_found", $"no active {kind.ToString().ToLowerInvariant()} named '{name}'"));
+                }
+
+                await store.PublishChangeAsync(ChangeTopics.Principal, name, "revoked", ct).ConfigureAwait(false);
+                return Results.NoContent();
+            }).RequireAuthorization(Roles.Operator);
+        }
+
+        api.MapPost("/policy/reload", async (PolicyService policy, CancellationToken ct) =>
+        {
+            var result = await policy.ReloadAsync("requested through the API", ct).ConfigureAwait(false);
+            var holder = policy;
+            return Results.Ok(new ReloadResponse(
+                result.Success,
+                result.Policy?.Version ?? "unchanged",
+                [.. result.Diagnostics.Where(d => !d.IsWarning).Select(d => d.ToString())],
+                [.. result.Diagnostics.Where(d => d.IsWarning).Select(d => d.ToString())]));
+        }).RequireAuthorization(Roles.Operator);
+
+        return app;
+    }
+
+    private static PrincipalView View(Principal p) => new(p.Kind.ToString().ToLowerInvariant(), p.Name, p.Groups, p.CreatedAt, p.RevokedAt);
+
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")]
+    private static partial Regex NameRegex();
+}

@@ -1,0 +1,158 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ModelContextProtocol.AspNetCore;
+using Warden.Core.Pipeline;
+using Warden.Core.Policy;
+using Warden.Core.Storage;
+using Warden.Gateway.Api;
+using Warden.Gateway.Configuration;
+using Warden.Gateway.Mcp;
+using Warden.Gateway.Policy;
+using Warden.Gateway.Security;
+
+namespace Warden.Gateway;
+
+/// <summary>Settings for building a gateway that the config file does not carry.</summary>
+public sealed class GatewayOptions
+{
+    /// <summary>Overrides the listen address (tests bind port 0).</summary>
+    public string? Listen { get; init; }
+
+    /// <summary>The clock; tests pass a fake one.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Minimum log level.</summary>
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    /// <summary>Extra logging setup (tests capture logs).</summary>
+    public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
+}
+
+/// <summary>Builds and runs the gateway: MCP at <c>/mcp</c>, the API under <c>/api/v1</c>.</summary>
+public static class GatewayHost
+{
+    /// <summary>The MCP endpoint's path.</summary>
+    public const string McpPath = "/mcp";
+
+    /// <summary>Builds a gateway application from a loaded config.</summary>
+    /// <exception cref="InvalidOperationException">The config is unsafe (an anonymous agent on a non-loopback address).</exception>
+    public static WebApplication Build(WardenConfig config, GatewayOptions? options = null)
+    {
+        options ??= new GatewayOptions();
+        var listen = options.Listen ?? config.Listen;
+        var (host, port) = ConfigLoader.SplitListen(listen);
+        if (config.Mcp.AnonymousAgent is not null && !HostOriginMiddleware.IsLoopbackName(host))
+        {
+            throw new InvalidOperationException($"mcp.anonymous_agent is set but the listener is bound to {host}: an anonymous agent is allowed only on a loopback address");
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = config.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Logging.SetMinimumLevel(options.LogLevel);
+
+        // The SDK logs every upstream stderr line itself and logs protocol errors with full stacks; Warden
+        // logs what matters once, with the upstream's name.
+        builder.Logging.AddFilter("ModelContextProtocol", LogLevel.Warning);
+        builder.Logging.AddFilter("ModelContextProtocol.Client.StdioClientTransport", LogLevel.None);
+        builder.Logging.AddFilter("ModelContextProtocol.Server.McpServer", LogLevel.Critical);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        options.ConfigureLogging?.Invoke(builder.Logging);
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = config.Mcp.MaxRequestBytes;
+            k.AddServerHeader = false;
+            if (IPAddress.TryParse(host, out var ip))
+            {
+                k.Listen(ip, port);
+            }
+            else if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+            {
+                k.ListenLocalhost(port);
+            }
+            else
+            {
+                k.ListenAnyIP(port);
+            }
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(config);
+        services.AddSingleton(options.Time);
+        services.AddSingleton<IWardenStore>(_ => StoreFactory.Create(config, options.Time));
+        services.AddSingleton<PrincipalDirectory>();
+        services.AddSingleton(sp => new PolicyHolder());
+        services.AddSingleton<PolicyService>();
+        services.AddSingleton(sp => new DecisionPipeline(
+            [new PolicyStage(sp.GetRequiredService<PolicyHolder>())],
+            () => sp.GetRequiredService<PolicyHolder>().Version));
+        services.AddSingleton<ICallDecider>(sp => new PipelineCallDecider(sp.GetRequiredService<DecisionPipeline>()));
+        services.AddSingleton<McpGateway>();
+        services.AddSingleton<GatewayState>();
+        services.AddHostedService<GatewayLifetime>();
+
+        services.AddAuthentication(WardenClaims.Scheme)
+            .AddScheme<BearerOptions, BearerAuthenticationHandler>(WardenClaims.Scheme, o =>
+            {
+                o.AnonymousAgent = config.Mcp.AnonymousAgent;
+                o.McpPath = McpPath;
+            });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Roles.Agent, p => p.RequireClaim(WardenClaims.Kind, "agent"))
+            .AddPolicy(Roles.Operator, p => p.RequireClaim(WardenClaims.Kind, "operator"))
+            .AddPolicy(Roles.Approver, p => p.RequireClaim(WardenClaims.Kind, "approver"))
+            .AddPolicy(Roles.Person, p => p.RequireClaim(WardenClaims.Kind, "operator", "approver"));
+
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+
+        var stateless = config.Mcp.Sessions == "stateless";
+        services.AddMcpServer()
+            .WithHttpTransport(t =>
+            {
+                t.SessionMode = stateless ? HttpServerSessionMode.Stateless : HttpServerSessionMode.Stateful;
+                t.ConfigureSessionOptions = (http, mcp, _) =>
+                {
+                    http.RequestServices.GetRequiredService<McpGateway>().Configure(mcp);
+                    return Task.CompletedTask;
+                };
+                t.RunSessionHandler = (http, server, ct) =>
+                    http.RequestServices.GetRequiredService<McpGateway>().RunSessionAsync(http.User, server, ct);
+            });
+
+        var app = builder.Build();
+        app.UseMiddleware<HostOriginMiddleware>(config.Mcp.AllowedHosts, config.Mcp.AllowedOrigins);
+        app.UseMiddleware<ErrorShieldMiddleware>();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapMcp(McpPath).RequireAuthorization(Roles.Agent);
+        app.MapWardenApi();
+        return app;
+    }
+}
+
+/// <summary>Authorization policy names.</summary>
+public static class Roles
+{
+    /// <summary>Agents.</summary>
+    public const string Agent = "agent";
+
+    /// <summary>Operators.</summary>
+    public const string Operator = "operator";
+
+    /// <summary>Approvers.</summary>
+    public const string Approver = "approver";
+
+    /// <summary>Operators or approvers: people.</summary>
+    public const string Person = "person";
+}

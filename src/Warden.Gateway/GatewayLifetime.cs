@@ -1,0 +1,93 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Warden.Core.Storage;
+using Warden.Gateway.Configuration;
+using Warden.Gateway.Mcp;
+using Warden.Gateway.Policy;
+using Warden.Gateway.Security;
+
+namespace Warden.Gateway;
+
+/// <summary>Starts and stops the gateway's parts in order, and follows the store's change feed.</summary>
+internal sealed partial class GatewayLifetime(
+    WardenConfig config,
+    IWardenStore store,
+    PolicyService policy,
+    McpGateway gateway,
+    PrincipalDirectory principals,
+    ILogger<GatewayLifetime> logger) : IHostedService
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _feed;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
+
+        // Upstreams start in the background: a slow or dead tool server must not delay the listener.
+        gateway.Pool.Start();
+        await policy.ReloadAsync("start", cancellationToken).ConfigureAwait(false);
+        policy.Watch();
+        var after = await store.GetLatestChangeIdAsync(cancellationToken).ConfigureAwait(false);
+        _feed = Task.Run(() => FollowAsync(after, _stopping.Token), CancellationToken.None);
+        if (config.Mcp.AnonymousAgent is { } anonymous)
+        {
+            LogAnonymous(logger, anonymous);
+        }
+    }
+
+    private async Task FollowAsync(long after, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var change in store.WatchAsync(after, stopping).ConfigureAwait(false))
+                {
+                    after = change.Id;
+                    if (change.Topic == ChangeTopics.Principal)
+                    {
+                        principals.Invalidate();
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // The store is down: caches are cleared so nothing stale is trusted, and we retry.
+                principals.Invalidate();
+                LogFeedFailed(logger, ex.Message);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(500), stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_feed is not null)
+        {
+            await _feed.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        await gateway.DisposeAsync().ConfigureAwait(false);
+        await store.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Anonymous agent '{Agent}' is enabled: requests without a token on /mcp are made as this agent (loopback only; for conformance testing)")]
+    private static partial void LogAnonymous(ILogger logger, string agent);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Change feed interrupted: {Error}; retrying")]
+    private static partial void LogFeedFailed(ILogger logger, string error);
+}

@@ -1,0 +1,75 @@
+using System.Text.Json.Nodes;
+using ModelContextProtocol.Protocol;
+using Warden.Core;
+using Warden.Core.Pipeline;
+
+namespace Warden.Gateway.Mcp;
+
+/// <summary>
+/// Decides a call for a transport and tracks it to its outcome. Transports (the MCP endpoint, the decision
+/// API) call this and nothing else, so every later stage (audit, stops, approvals) plugs in here once.
+/// </summary>
+internal interface ICallDecider
+{
+    /// <summary>Decides a call; the permit says whether to forward it and how to report back.</summary>
+    ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken);
+}
+
+/// <summary>The answer to one call: forward it or not, and what to tell the agent.</summary>
+internal sealed class Permit
+{
+    private readonly Func<CallToolResult?, Exception?, ValueTask>? _complete;
+
+    public Permit(Decision decision, bool forward, string message, CancellationToken cancellation = default, IReadOnlyDictionary<string, JsonNode?>? meta = null, Func<CallToolResult?, Exception?, ValueTask>? complete = null)
+    {
+        Decision = decision;
+        Forward = forward;
+        Message = message;
+        Cancellation = cancellation;
+        Meta = meta;
+        _complete = complete;
+    }
+
+    /// <summary>The decision behind the permit.</summary>
+    public Decision Decision { get; }
+
+    /// <summary>True when the call may go to the upstream.</summary>
+    public bool Forward { get; }
+
+    /// <summary>What the agent is told when the call is not forwarded.</summary>
+    public string Message { get; }
+
+    /// <summary>Fires when Warden must abandon the call in flight (a stop).</summary>
+    public CancellationToken Cancellation { get; }
+
+    /// <summary>Why <see cref="Cancellation"/> fired, for the agent.</summary>
+    public string? CancellationMessage { get; set; }
+
+    /// <summary><c>_meta</c> entries to stamp on the forwarded request (for example the audit sequence number).</summary>
+    public IReadOnlyDictionary<string, JsonNode?>? Meta { get; }
+
+    /// <summary>Reports the outcome: a result, or the failure.</summary>
+    public ValueTask CompleteAsync(CallToolResult? result, Exception? error) => _complete?.Invoke(result, error) ?? ValueTask.CompletedTask;
+}
+
+/// <summary>The decider of the first gateway: the decision pipeline alone.</summary>
+internal sealed class PipelineCallDecider(DecisionPipeline pipeline) : ICallDecider
+{
+    public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
+    {
+        var decision = pipeline.Decide(call);
+        return ValueTask.FromResult(ToPermit(decision));
+    }
+
+    /// <summary>
+    /// Only allow forwards. Ask and shadow have no implementation yet, so they deny rather than forward:
+    /// a call that policy wants a human to see must never run unseen.
+    /// </summary>
+    internal static Permit ToPermit(Decision decision) => decision.Effect switch
+    {
+        Effect.Allow when !decision.IsError => new Permit(decision, forward: true, "allowed"),
+        Effect.Ask or Effect.Shadow when !decision.IsError =>
+            new Permit(decision, forward: false, $"denied: rule {decision.RuleId} asks for {(decision.Effect == Effect.Ask ? "human approval" : "simulation")}, effect not yet available"),
+        _ => new Permit(decision, forward: false, decision.AgentMessage),
+    };
+}
