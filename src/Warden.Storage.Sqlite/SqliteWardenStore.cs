@@ -27,6 +27,12 @@ public sealed class SqliteWardenStore : IWardenStore
     private readonly string _connectionString;
     private readonly string _dedicatedConnectionString;
     private readonly string _connectionPragmas;
+    /// <summary>
+    /// The per-connection pragmas last applied to each native handle. Static because instances on the same
+    /// file share Microsoft.Data.Sqlite's pool (it is keyed by connection string), possibly with other settings.
+    /// </summary>
+    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, string> AppliedPragmas = [];
+
     private readonly ChangeNotifier _notifier;
     private readonly CancellationTokenSource _disposing = new();
     private volatile bool _initialized;
@@ -503,9 +509,17 @@ public sealed class SqliteWardenStore : IWardenStore
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            using var command = connection.CreateCommand();
-            command.CommandText = _connectionPragmas;
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+
+            // Pooled connections keep their native handle, and with it these settings: apply them once per handle.
+            var handle = connection.Handle!;
+            if (!AppliedPragmas.TryGetValue(handle, out var applied) || !string.Equals(applied, _connectionPragmas, StringComparison.Ordinal))
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = _connectionPragmas;
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                AppliedPragmas.AddOrUpdate(handle, _connectionPragmas);
+            }
+
             return connection;
         }
         catch

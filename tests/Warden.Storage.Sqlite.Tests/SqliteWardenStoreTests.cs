@@ -61,6 +61,26 @@ public sealed class SqliteWardenStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Instances_with_different_settings_on_one_file_keep_their_own_settings()
+    {
+        var normal = await OpenAsync(new SqliteStoreOptions { Path = DbPath });
+        var full = await OpenAsync(new SqliteStoreOptions { Path = DbPath, FullSync = true });
+        for (var i = 0; i < 5; i++)
+        {
+            // Both draw on the same connection pool; each must see its own settings every time.
+            using (var connection = await normal.OpenAsync(CancellationToken.None))
+            {
+                Assert.Equal(1L, Scalar(connection, "PRAGMA synchronous;"));
+            }
+
+            using (var connection = await full.OpenAsync(CancellationToken.None))
+            {
+                Assert.Equal(2L, Scalar(connection, "PRAGMA synchronous;"));
+            }
+        }
+    }
+
+    [Fact]
     public async Task Token_hash_lookup_uses_an_index()
     {
         var store = await OpenAsync();
@@ -209,6 +229,35 @@ public sealed class SqliteWardenStoreTests : IAsyncLifetime
         await Assert.ThrowsAsync<ObjectDisposedException>(() => watch.Completion.WaitAsync(Patience));
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.GetStateAsync("k"));
         await store.DisposeAsync(); // twice is fine
+    }
+
+    [Fact]
+    public async Task Token_lookups_are_fast()
+    {
+        var store = await OpenAsync();
+        var hashes = new List<byte[]>();
+        for (var i = 0; i < 500; i++)
+        {
+            var hash = Tokens.Hash($"token-{i}");
+            hashes.Add(hash);
+            await store.AddPrincipalAsync(new Principal(PrincipalKind.Agent, $"agent-{i}", ["g"], DateTimeOffset.UtcNow), hash);
+        }
+
+        for (var i = 0; i < 200; i++)
+        {
+            await store.FindPrincipalByTokenHashAsync(hashes[i]); // warm up
+        }
+
+        const int Lookups = 5000;
+        var started = Stopwatch.GetTimestamp();
+        for (var i = 0; i < Lookups; i++)
+        {
+            Assert.NotNull(await store.FindPrincipalByTokenHashAsync(hashes[i % hashes.Count]));
+        }
+
+        var perLookup = Stopwatch.GetElapsedTime(started) / Lookups;
+        Console.WriteLine($"FindPrincipalByTokenHashAsync: {perLookup.TotalMicroseconds:F1} µs per lookup (500 principals)");
+        Assert.True(perLookup < TimeSpan.FromMilliseconds(5), $"{perLookup.TotalMicroseconds} µs per lookup");
     }
 
     [Fact]
