@@ -14,8 +14,9 @@ namespace Warden.Storage.Sqlite;
 /// </summary>
 /// <remarks>
 /// Thread-safe. Each operation borrows a pooled connection for its duration; writes run in short
-/// <c>BEGIN IMMEDIATE</c> transactions. Microsoft.Data.Sqlite executes synchronously, so the async methods
-/// complete on the calling thread; statements are small and indexed.
+/// <c>BEGIN IMMEDIATE</c> transactions. Microsoft.Data.Sqlite executes synchronously: reads (never blocked by
+/// writers in WAL mode, and indexed) run on the caller's thread; writes and initialization, which may wait for
+/// another writer's lock, first move to the thread pool so the caller gets its task back at once.
 /// </remarks>
 public sealed class SqliteWardenStore : IWardenStore
 {
@@ -26,6 +27,12 @@ public sealed class SqliteWardenStore : IWardenStore
     private readonly string _connectionString;
     private readonly string _dedicatedConnectionString;
     private readonly string _connectionPragmas;
+    /// <summary>
+    /// The per-connection pragmas last applied to each native handle. Static because instances on the same
+    /// file share Microsoft.Data.Sqlite's pool (it is keyed by connection string), possibly with other settings.
+    /// </summary>
+    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, string> AppliedPragmas = [];
+
     private readonly ChangeNotifier _notifier;
     private readonly CancellationTokenSource _disposing = new();
     private volatile bool _initialized;
@@ -72,6 +79,7 @@ public sealed class SqliteWardenStore : IWardenStore
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
+        await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding); // may wait on other initializers
         try
         {
             using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -471,6 +479,10 @@ public sealed class SqliteWardenStore : IWardenStore
                 return await body(connection, cancellationToken).ConfigureAwait(false);
             }
 
+            // Writes may wait up to BusyTimeout for another writer, and Microsoft.Data.Sqlite waits synchronously:
+            // leave the caller's thread first so its task is returned at once.
+            await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+
             // BEGIN IMMEDIATE: take the write lock up front (waiting on busy_timeout) instead of upgrading a
             // read snapshot later, which SQLite may refuse with SQLITE_BUSY_SNAPSHOT under contention.
             using var transaction = connection.BeginTransaction(deferred: false);
@@ -484,7 +496,8 @@ public sealed class SqliteWardenStore : IWardenStore
         }
     }
 
-    private async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken) =>
+    /// <summary>A pooled connection with the per-connection pragmas applied (internal for tests).</summary>
+    internal async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken) =>
         await OpenAsync(_connectionString, cancellationToken).ConfigureAwait(false);
 
     private async ValueTask<SqliteConnection> OpenDedicatedAsync(CancellationToken cancellationToken) =>
@@ -496,9 +509,17 @@ public sealed class SqliteWardenStore : IWardenStore
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            using var command = connection.CreateCommand();
-            command.CommandText = _connectionPragmas;
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+
+            // Pooled connections keep their native handle, and with it these settings: apply them once per handle.
+            var handle = connection.Handle!;
+            if (!AppliedPragmas.TryGetValue(handle, out var applied) || !string.Equals(applied, _connectionPragmas, StringComparison.Ordinal))
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = _connectionPragmas;
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                AppliedPragmas.AddOrUpdate(handle, _connectionPragmas);
+            }
+
             return connection;
         }
         catch

@@ -9,6 +9,18 @@ namespace Warden.Core.Storage;
 /// <remarks>
 /// Implementations must be safe for concurrent use, and must make changes published by one
 /// process visible to every other process on the same store through <see cref="WatchAsync"/>.
+/// <para>
+/// Faults of the backing store (unreachable, unwritable, locked past its timeout, schema too new) surface as
+/// <see cref="StoreUnavailableException"/> with the driver's exception inside, never as a silent success.
+/// Other operations before <see cref="InitializeAsync"/> throw <see cref="InvalidOperationException"/>;
+/// after disposal, <see cref="ObjectDisposedException"/>.
+/// </para>
+/// <para>
+/// Writing principals or state does not publish to the change feed: the caller publishes (for example
+/// <see cref="ChangeTopics.Principal"/> after adding or revoking) with <see cref="PublishChangeAsync"/>.
+/// Timestamps are kept to at least the millisecond and may come back in UTC (the same instant).
+/// </para>
+/// The contract test suite (tests/Warden.Storage.Contract) pins all of this down; see docs/storage.md.
 /// </remarks>
 public interface IWardenStore : IAsyncDisposable
 {
@@ -17,12 +29,15 @@ public interface IWardenStore : IAsyncDisposable
 
     /// <summary>Adds a principal with the hash of its token.</summary>
     /// <returns>False when an active principal of that kind and name exists already.</returns>
+    /// <exception cref="ArgumentException">The principal is already revoked, or the hash is empty.</exception>
+    /// <exception cref="InvalidOperationException">Another principal, active or revoked, has this token hash.</exception>
     ValueTask<bool> AddPrincipalAsync(Principal principal, ReadOnlyMemory<byte> tokenHash, CancellationToken cancellationToken = default);
 
     /// <summary>Finds the active principal whose token has this hash; revoked ones are never returned.</summary>
     ValueTask<Principal?> FindPrincipalByTokenHashAsync(ReadOnlyMemory<byte> tokenHash, CancellationToken cancellationToken = default);
 
     /// <summary>Lists principals, optionally of one kind, optionally including revoked ones.</summary>
+    /// <returns>Ordered by kind (enum order), then name (ordinal), then oldest first.</returns>
     ValueTask<IReadOnlyList<Principal>> ListPrincipalsAsync(PrincipalKind? kind = null, bool includeRevoked = false, CancellationToken cancellationToken = default);
 
     /// <summary>Revokes the active principal of that kind and name.</summary>
@@ -36,7 +51,7 @@ public interface IWardenStore : IAsyncDisposable
     ValueTask SetStateAsync(string key, string value, CancellationToken cancellationToken = default);
 
     /// <summary>Appends a change to the feed every process on this store watches.</summary>
-    /// <returns>The change's id, increasing across the store.</returns>
+    /// <returns>The change's id, increasing across the store (a later publish gets a larger id; ids may have gaps).</returns>
     ValueTask<long> PublishChangeAsync(string topic, string key, string? payload, CancellationToken cancellationToken = default);
 
     /// <summary>The id of the newest change, or 0 when there is none.</summary>
@@ -46,6 +61,11 @@ public interface IWardenStore : IAsyncDisposable
     /// Streams changes with an id greater than <paramref name="afterId"/>, in id order, including those
     /// published by other processes, until cancelled. Changes already present are yielded first.
     /// </summary>
+    /// <remarks>
+    /// Cancellation ends the enumeration normally (no <see cref="OperationCanceledException"/>); a store fault
+    /// ends it with <see cref="StoreUnavailableException"/>, after which the caller may watch again from the last
+    /// id it saw. Changes from other processes arrive within about 100 ms.
+    /// </remarks>
     IAsyncEnumerable<StoreChange> WatchAsync(long afterId, CancellationToken cancellationToken = default);
 }
 
