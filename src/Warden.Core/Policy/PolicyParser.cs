@@ -214,6 +214,9 @@ public sealed class PolicyParser
                 }
 
                 _doc.Limits.Add(new LimitEntry { Id = id, Fields = fields, At = At(file, node) });
+
+                // Said loudly rather than ignored quietly: a user relying on a limit must know it is not enforced.
+                r.Warning(node, $"limit '{id}' is not enforced by this version of Warden (velocity limits and breakers are not built yet)");
             }
         }
     }
