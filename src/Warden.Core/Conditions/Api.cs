@@ -21,7 +21,7 @@ public sealed class ConditionEnvironment
     public int MaxSourceLength { get; init; } = 8_192;
 
     /// <summary>Deepest accepted syntactic nesting.</summary>
-    public int MaxNesting { get; init; } = 64;
+    public int MaxNesting { get; init; } = 128;
 
     /// <summary>Longest accepted literal pattern for <c>matches</c> and <c>glob</c>.</summary>
     public int MaxPatternLength { get; init; } = 1_024;

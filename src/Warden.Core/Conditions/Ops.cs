@@ -167,6 +167,7 @@ internal static class Ops
         return null;
     }
 
+    // Same rules as cel-go: out-of-range doubles order outside the integer range, otherwise compare as doubles.
     private static int? CompareIntDouble(long i, double d)
     {
         if (double.IsNaN(d))
@@ -174,24 +175,17 @@ internal static class Ops
             return null;
         }
 
-        if (d >= 9.2233720368547758E18)
-        {
-            return -1;
-        }
-
-        if (d < -9.2233720368547758E18)
+        if (d < long.MinValue)
         {
             return 1;
         }
 
-        var t = Math.Truncate(d);
-        var c = i.CompareTo((long)t);
-        if (c != 0)
+        if (d > long.MaxValue)
         {
-            return c;
+            return -1;
         }
 
-        return t == d ? 0 : (d > t ? -1 : 1);
+        return ((double)i).CompareTo(d);
     }
 
     private static int? CompareUintDouble(ulong u, double d)
@@ -206,19 +200,12 @@ internal static class Ops
             return 1;
         }
 
-        if (d >= 1.8446744073709552E19)
+        if (d > ulong.MaxValue)
         {
             return -1;
         }
 
-        var t = Math.Truncate(d);
-        var c = u.CompareTo((ulong)t);
-        if (c != 0)
-        {
-            return c;
-        }
-
-        return t == d ? 0 : -1;
+        return ((double)u).CompareTo(d);
     }
 
     /// <summary>Ordering for &lt;, &lt;=, &gt;, &gt;=. Returns an error value when the operands are not comparable.</summary>

@@ -147,6 +147,19 @@ internal sealed class Lexer
             return ReadString(start, false, false);
         }
 
+        // Backquoted field names (`content-type`) let selections reach keys that are not identifiers.
+        if (c == '`')
+        {
+            var close = _s.IndexOf('`', _i + 1);
+            if (close < 0)
+            {
+                throw new SyntaxError(start, "unterminated quoted identifier");
+            }
+
+            _i = close + 1;
+            return new Token(Tok.Ident, start, _s[(start + 1)..close], "quoted");
+        }
+
         foreach (var p in Puncts)
         {
             if (string.CompareOrdinal(_s, _i, p, 0, p.Length) == 0)
@@ -720,7 +733,7 @@ internal sealed class Parser
             case Tok.Bytes:
                 _p++;
                 return new LiteralNode(t.Pos, Value.Bytes((byte[])t.Literal!));
-            case Tok.Ident:
+            case Tok.Ident when t.Literal is null:
                 return IdentOrCall();
             case Tok.End:
                 throw new SyntaxError(t.Pos, "unexpected end of expression", "the condition is incomplete");
