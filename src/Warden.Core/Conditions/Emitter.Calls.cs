@@ -348,7 +348,9 @@ internal sealed partial class Emitter
                 return CelType.Duration;
             }
 
-            return a.IsDyn ? (b.IsNumeric && fn != "_+_" ? b : CelType.Dyn) : (a.IsNumeric ? a : CelType.Dyn);
+            // No cross-type arithmetic in CEL, so a known operand fixes the result type (except time arithmetic).
+            var known = a.IsDyn ? b : a;
+            return known.IsNumeric || known.Kind is TKind.String or TKind.Bytes or TKind.List ? known : CelType.Dyn;
         }
 
         var k = (a.Kind, b.Kind);
