@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Warden.Core.Conditions;
 
 namespace Warden.Core.Pipeline;
 
@@ -15,8 +16,11 @@ public sealed record AgentIdentity(string Name, IReadOnlyList<string> Groups)
 /// Everything the decision pipeline knows about one call. Built once per call by a transport;
 /// stages read it and never perform I/O.
 /// </summary>
-public sealed class CallContext
+public sealed class CallContext : IConditionContext
 {
+    private static readonly IReadOnlyList<string>[] ClassNames = [.. Enumerable.Range(0, 16).Select(i => ToolClassifier.Names((ToolClasses)i))];
+    private static readonly IReadOnlyDictionary<string, long> NoCounts = new Dictionary<string, long>();
+
     /// <summary>The authenticated agent.</summary>
     public required AgentIdentity Agent { get; init; }
 
@@ -49,4 +53,25 @@ public sealed class CallContext
 
     /// <summary>The tool name as the agent saw it (<c>server__tool</c>), for messages.</summary>
     public string DisplayName => Operation == McpOperation.ToolCall ? Server + "__" + Target : Server + ":" + Target;
+
+    /// <summary>Counts of earlier calls in the session, by name (see docs/policy.md).</summary>
+    public IReadOnlyDictionary<string, long> Counts { get; init; } = NoCounts;
+
+    // What conditions see is set by the policy just before it evaluates them: the agent's groups from its
+    // credential and from policy, and the tool's classes after policy's overrides.
+    internal IReadOnlyList<string>? EffectiveGroups { get; set; }
+
+    internal ToolClasses EffectiveClasses { get; set; }
+
+    string IConditionContext.AgentName => Agent.Name;
+
+    IReadOnlyList<string> IConditionContext.AgentGroups => EffectiveGroups ?? Agent.Groups;
+
+    string IConditionContext.Server => Server;
+
+    string IConditionContext.Tool => Target;
+
+    IReadOnlyList<string> IConditionContext.ToolClasses => ClassNames[(int)EffectiveClasses & 15];
+
+    DateTimeOffset IConditionContext.Now => ReceivedAt;
 }
