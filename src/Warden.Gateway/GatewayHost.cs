@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -67,6 +68,7 @@ public static class GatewayHost
         builder.Logging.AddFilter("ModelContextProtocol.Client.StdioClientTransport", LogLevel.None);
         builder.Logging.AddFilter("ModelContextProtocol.Server.McpServer", LogLevel.Critical);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         options.ConfigureLogging?.Invoke(builder.Logging);
 
         builder.WebHost.ConfigureKestrel(k =>
@@ -88,6 +90,10 @@ public static class GatewayHost
         });
 
         var services = builder.Services;
+        // Keys for cookies and tokens the web parts issue live in the data folder, so they survive restarts.
+        services.AddDataProtection()
+            .SetApplicationName("warden")
+            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(StoreFactory.DataFolder(config), "keys")));
         services.AddSingleton(config);
         services.AddSingleton(options.Time);
         services.AddSingleton<IWardenStore>(_ => StoreFactory.Create(config, options.Time));

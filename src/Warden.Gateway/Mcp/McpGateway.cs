@@ -48,21 +48,43 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
     /// <summary>Fills the SDK's options with Warden's handlers.</summary>
     public void Configure(McpServerOptions options)
     {
+        var caps = Capabilities();
         options.ServerInfo = new Implementation { Name = "warden", Title = "Warden MCP gateway", Version = GatewayInfo.Version };
-        options.Capabilities = Capabilities();
         options.ServerInstructions = Instructions();
         var h = options.Handlers;
         h.ListToolsHandler = ListToolsAsync;
         h.CallToolHandler = CallToolAsync;
-        h.ListResourcesHandler = ListResourcesAsync;
-        h.ListResourceTemplatesHandler = ListResourceTemplatesAsync;
-        h.ReadResourceHandler = ReadResourceAsync;
-        h.SubscribeToResourcesHandler = SubscribeAsync;
-        h.UnsubscribeFromResourcesHandler = UnsubscribeAsync;
-        h.ListPromptsHandler = ListPromptsAsync;
-        h.GetPromptHandler = GetPromptAsync;
-        h.CompleteHandler = CompleteAsync;
-        h.SetLoggingLevelHandler = SetLoggingLevelAsync;
+
+        // The SDK advertises a capability for every handler set, so only what some upstream offers gets one.
+        if (caps.Resources is not null)
+        {
+            h.ListResourcesHandler = ListResourcesAsync;
+            h.ListResourceTemplatesHandler = ListResourceTemplatesAsync;
+            h.ReadResourceHandler = ReadResourceAsync;
+            if (caps.Resources.Subscribe == true)
+            {
+                h.SubscribeToResourcesHandler = SubscribeAsync;
+                h.UnsubscribeFromResourcesHandler = UnsubscribeAsync;
+            }
+        }
+
+        if (caps.Prompts is not null)
+        {
+            h.ListPromptsHandler = ListPromptsAsync;
+            h.GetPromptHandler = GetPromptAsync;
+        }
+
+        if (caps.Completions is not null)
+        {
+            h.CompleteHandler = CompleteAsync;
+        }
+
+        if (caps.Logging is not null)
+        {
+            h.SetLoggingLevelHandler = SetLoggingLevelAsync;
+        }
+
+        options.Capabilities = caps;
     }
 
     /// <summary>
