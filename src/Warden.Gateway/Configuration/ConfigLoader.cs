@@ -8,7 +8,7 @@ namespace Warden.Gateway.Configuration;
 public static partial class ConfigLoader
 {
     private static readonly string[] TopFields = ["listen", "data_dir", "store", "audit", "servers", "webhooks", "policy", "tool_separator", "mcp"];
-    private static readonly string[] ServerFields = ["command", "args", "env", "cwd", "url", "headers", "connection", "labels", "connect_timeout", "call_timeout"];
+    private static readonly string[] ServerFields = ["command", "args", "env", "cwd", "url", "headers", "connection", "prefix", "labels", "connect_timeout", "call_timeout"];
 
     /// <summary>Reads and validates a config file.</summary>
     /// <exception cref="SourceException">The file is missing or invalid; carries every problem.</exception>
@@ -224,6 +224,7 @@ public static partial class ConfigLoader
             Cwd = r.String(YamlReader.Get(m, "cwd"), $"servers.{name}.cwd"),
             Connection = connection,
             Labels = r.StringList(YamlReader.Get(m, "labels"), $"servers.{name}.labels"),
+            Prefix = r.Bool(YamlReader.Get(m, "prefix"), $"servers.{name}.prefix") ?? true,
             ConnectTimeout = r.Duration(YamlReader.Get(m, "connect_timeout"), $"servers.{name}.connect_timeout") ?? TimeSpan.FromSeconds(30),
             CallTimeout = r.Duration(YamlReader.Get(m, "call_timeout"), $"servers.{name}.call_timeout") ?? TimeSpan.FromMinutes(10),
         };

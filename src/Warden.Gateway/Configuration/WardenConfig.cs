@@ -106,6 +106,12 @@ public sealed class ServerConfig
     /// <summary>How the connection is shared between agent sessions.</summary>
     public ConnectionSharing Connection { get; init; } = ConnectionSharing.Shared;
 
+    /// <summary>
+    /// True (default) to show this server's tools and prompts as <c>server__name</c>. False shows them under
+    /// their own names, for a single upstream or clients that call fixed names; collisions are then refused.
+    /// </summary>
+    public bool Prefix { get; init; } = true;
+
     /// <summary>Labels data read from this server carries (confidential, personal, ...).</summary>
     public IReadOnlyList<string> Labels { get; init; } = [];
 

@@ -201,7 +201,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
 
             foreach (var tool in tools)
             {
-                var exposed = server + _sep + tool.Name;
+                var exposed = Exposed(server, tool.Name);
                 if (seen.TryGetValue(exposed, out var other))
                 {
                     // Never let one tool silently replace another: both names are logged and the later one is hidden.
@@ -229,23 +229,55 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         Meta = tool.Meta,
     };
 
-    private (string Server, string Name)? SplitName(string exposed)
+    private string Exposed(string server, string name) => Pool.Catalog[server].Config.Prefix ? server + _sep + name : name;
+
+    /// <summary>
+    /// Which upstream a name the agent used belongs to: <c>server__name</c> for prefixed servers, else the
+    /// unprefixed server that lists it (the first in config order; a collision was logged when listing).
+    /// </summary>
+    private async ValueTask<(string Server, string Name)?> ResolveAsync(string exposed, AgentSession session, bool prompt, CancellationToken cancellationToken)
     {
         var i = exposed.IndexOf(_sep, StringComparison.Ordinal);
-        if (i <= 0)
+        if (i > 0 && Pool.Catalog.TryGetValue(exposed[..i], out var prefixed) && prefixed.Config.Prefix)
         {
-            return null;
+            return (exposed[..i], exposed[(i + _sep.Length)..]);
         }
 
-        var server = exposed[..i];
-        return Pool.Exists(server) ? (server, exposed[(i + _sep.Length)..]) : null;
+        var unprefixed = Pool.Servers.Where(s => !Pool.Catalog[s].Config.Prefix).ToList();
+        if (unprefixed.Count == 1)
+        {
+            return (unprefixed[0], exposed);
+        }
+
+        foreach (var server in unprefixed)
+        {
+            try
+            {
+                var connection = await Pool.GetAsync(server, session, cancellationToken).ConfigureAwait(false);
+                if (prompt)
+                {
+                    return (server, exposed);
+                }
+
+                if (FindTool(await connection.GetToolsAsync(cancellationToken).ConfigureAwait(false), exposed) is not null)
+                {
+                    return (server, exposed);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // An unavailable server cannot own the name; the others are still checked.
+            }
+        }
+
+        return null;
     }
 
     private async ValueTask<CallToolResult> CallToolAsync(RequestContext<CallToolRequestParams> context, CancellationToken cancellationToken)
     {
         var request = context.Params ?? throw new McpProtocolException("missing params", McpErrorCode.InvalidParams);
         var session = Session(context);
-        if (SplitName(request.Name) is not var (server, toolName))
+        if (await ResolveAsync(request.Name, session, prompt: false, cancellationToken).ConfigureAwait(false) is not var (server, toolName))
         {
             throw new McpProtocolException($"unknown tool '{request.Name}': tools are named server{_sep}tool; call tools/list to see them", McpErrorCode.InvalidParams);
         }
@@ -665,7 +697,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
                     var page = await client.ListPromptsAsync(new ListPromptsRequestParams { Cursor = cursor }, cancellationToken).ConfigureAwait(false);
                     foreach (var p in page.Prompts)
                     {
-                        result.Prompts.Add(new Prompt { Name = server + _sep + p.Name, Title = p.Title, Description = p.Description, Arguments = p.Arguments, Icons = p.Icons, Meta = p.Meta });
+                        result.Prompts.Add(new Prompt { Name = Exposed(server, p.Name), Title = p.Title, Description = p.Description, Arguments = p.Arguments, Icons = p.Icons, Meta = p.Meta });
                     }
 
                     cursor = page.NextCursor;
@@ -685,7 +717,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
     {
         var request = context.Params ?? throw new McpProtocolException("missing params", McpErrorCode.InvalidParams);
         var session = Session(context);
-        if (SplitName(request.Name) is not var (server, name))
+        if (await ResolveAsync(request.Name, session, prompt: true, cancellationToken).ConfigureAwait(false) is not var (server, name))
         {
             throw new McpProtocolException($"unknown prompt '{request.Name}': prompts are named server{_sep}prompt", McpErrorCode.InvalidParams);
         }
@@ -731,7 +763,12 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         Reference reference;
         switch (request.Ref)
         {
-            case PromptReference p when SplitName(p.Name) is var (s, name):
+            case PromptReference p:
+                if (await ResolveAsync(p.Name, session, prompt: true, cancellationToken).ConfigureAwait(false) is not var (s, name))
+                {
+                    throw new McpProtocolException($"unknown prompt '{p.Name}'", McpErrorCode.InvalidParams);
+                }
+
                 server = s;
                 reference = new PromptReference { Name = name, Title = p.Title };
                 break;
