@@ -58,7 +58,7 @@ wait_for() { # url pid log
   echo "no answer from $1 within 30 s; log $3:" >&2; cat "$3" >&2; exit 1
 }
 wait_for "http://127.0.0.1:$fixture_port/health" "$fixture_pid" "$work/fixture.log"
-dotnet "$warden_dll" serve --config "$work/warden.yaml" >"$work/warden.log" 2>&1 &
+dotnet "$warden_dll" serve --config "$work/warden.yaml" ${WARDEN_VERBOSE:+--verbose} >"$work/warden.log" 2>&1 &
 warden_pid=$!
 wait_for "http://127.0.0.1:$warden_port/api/v1/health" "$warden_pid" "$work/warden.log"
 

@@ -49,4 +49,30 @@ internal sealed class AgentSession
 
     /// <summary>Calls in flight, for status.</summary>
     public int InFlight;
+
+    private long _nextRequest;
+
+    /// <summary>
+    /// The request-bound servers of calls in flight. A notification an upstream sends while serving a call
+    /// (logging during a tool call) goes out through the call's own response stream, where clients expect it.
+    /// </summary>
+    public ConcurrentDictionary<long, McpServer> ActiveRequests { get; } = new();
+
+    /// <summary>Registers a call's request-bound server until the returned handle is disposed.</summary>
+    public ActiveRequest Track(McpServer requestServer)
+    {
+        var id = Interlocked.Increment(ref _nextRequest);
+        ActiveRequests[id] = requestServer;
+        return new ActiveRequest(this, id);
+    }
+
+    /// <summary>Where to send a notification related to this session's current work.</summary>
+    public McpServer NotificationTarget => ActiveRequests.IsEmpty ? Server : ActiveRequests.Values.FirstOrDefault() ?? Server;
+
+    /// <summary>Unregisters a call.</summary>
+    public readonly struct ActiveRequest(AgentSession session, long id) : IDisposable
+    {
+        /// <inheritdoc />
+        public void Dispose() => session.ActiveRequests.TryRemove(id, out _);
+    }
 }

@@ -26,7 +26,9 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
     private readonly ICallDecider _decider;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<McpServer, AgentSession> _sessions = new();
+    // Keyed by the transport's session id: the SDK hands each request a request-bound server object, so the
+    // object differs between requests of one session while the id does not.
+    private readonly ConcurrentDictionary<string, AgentSession> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _resourceOwners = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _sharedSubscriptions = new(StringComparer.Ordinal);
     private readonly string _sep;
@@ -143,6 +145,12 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
     public async Task RunSessionAsync(ClaimsPrincipal user, McpServer server, CancellationToken cancellationToken)
     {
         var session = GetOrCreateSession(server, user);
+        if (!session.IsStateful)
+        {
+            await server.RunAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             await server.RunAsync(cancellationToken).ConfigureAwait(false);
@@ -153,8 +161,16 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         }
     }
 
-    private AgentSession GetOrCreateSession(McpServer server, ClaimsPrincipal? user) =>
-        _sessions.GetOrAdd(server, s => new AgentSession(s, Identity(user), s.SessionId, _time.GetUtcNow()));
+    private AgentSession GetOrCreateSession(McpServer server, ClaimsPrincipal? user)
+    {
+        // Stateless requests have no lasting session: each gets a short-lived one that is never registered.
+        if (server.SessionId is not { } id)
+        {
+            return new AgentSession(server, Identity(user), null, _time.GetUtcNow());
+        }
+
+        return _sessions.GetOrAdd(id, static (key, state) => new AgentSession(state.server, state.self.Identity(state.user), key, state.self._time.GetUtcNow()), (server, user, self: this));
+    }
 
     private AgentSession Session<T>(RequestContext<T> context) => GetOrCreateSession(context.Server, context.User);
 
@@ -168,7 +184,10 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
 
     private async ValueTask EndSessionAsync(AgentSession session)
     {
-        _sessions.TryRemove(session.Server, out _);
+        if (session.TransportSessionId is { } id)
+        {
+            _sessions.TryRemove(id, out _);
+        }
         foreach (var (uri, server) in session.Subscriptions)
         {
             await ReleaseSharedSubscriptionAsync(server, uri).ConfigureAwait(false);
@@ -318,11 +337,12 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         ProgressRelay.Route? route = null;
         if (request.ProgressToken is { } agentToken)
         {
-            route = Pool.Progress.Register(session.Server, agentToken);
+            route = Pool.Progress.Register(context.Server, agentToken);
             forwarded.Meta!["progressToken"] = route.UpstreamToken;
         }
 
         Interlocked.Increment(ref session.InFlight);
+        using var active = session.Track(context.Server);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
         timeout.CancelAfter(connection.Config.CallTimeout);
         try
@@ -818,6 +838,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
                 // A shared upstream sends everything at the most verbose level any session asked for;
                 // Warden filters per session, so one agent's setLevel never changes what another sees.
                 var level = connection.Scope.Length == 0 ? MostVerboseLevel() : request.Level;
+                LogNotification(_logger, "logging/setLevel " + level, server, connection.Scope);
                 await connection.GetClient().SetLoggingLevelAsync(new SetLevelRequestParams { Level = level }, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -857,6 +878,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
 
     public async ValueTask OnNotificationAsync(UpstreamConnection connection, JsonRpcNotification notification, CancellationToken cancellationToken)
     {
+        LogNotification(_logger, notification.Method, connection.Server, connection.Scope);
         IEnumerable<AgentSession> targets = Audience(connection);
         switch (notification.Method)
         {
@@ -876,7 +898,8 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                await session.Server.SendNotificationAsync(notification.Method, notification.Params, McpJsonUtilities.DefaultOptions, timeout.Token).ConfigureAwait(false);
+                var target = connection.Scope.Length > 0 && notification.Method == NotificationMethods.LoggingMessageNotification ? session.NotificationTarget : session.Server;
+                await target.SendNotificationAsync(notification.Method, notification.Params, McpJsonUtilities.DefaultOptions, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -961,6 +984,9 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Tool name collision: '{Name}' is both {First} and {Second}; the second is hidden")]
     private static partial void LogCollision(ILogger logger, string name, string first, string second);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Upstream {Server} ({Scope}) sent {Method}")]
+    private static partial void LogNotification(ILogger logger, string method, string server, string scope);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Relaying {Method} to session {Session} failed: {Error}")]
     private static partial void LogRelayFailed(ILogger logger, string method, string session, string error);

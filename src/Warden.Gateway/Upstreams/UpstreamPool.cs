@@ -125,6 +125,12 @@ internal sealed class UpstreamPool : IAsyncDisposable
     /// <summary>Closes the connections a session owned when it ends.</summary>
     public async ValueTask ReleaseAsync(AgentSession session)
     {
+        // Stateless sessions last one request; per-agent connections they used stay for the agent's next request.
+        if (!session.IsStateful)
+        {
+            return;
+        }
+
         foreach (var (key, connection) in session.OwnConnections)
         {
             if (key.StartsWith("agent:", StringComparison.Ordinal))
