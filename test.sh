@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every test of Warden on a fresh machine: installs the Node packages the tests use (MCP servers from npm,
+# the TypeScript SDK client, the MCP conformance suite), builds, runs the .NET test projects, then the MCP
+# conformance suite against the fixture directly and through Warden.
+#
+#   ./test.sh                 everything
+#   ./test.sh --filter X      only .NET tests matching the dotnet test filter X (no conformance)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+repo="$(pwd)"
+config="${CONFIGURATION:-Release}"
+export CONFIGURATION="$config"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "Node packages for the tests"
+for dir in tests/conformance tests/node-client; do
+  if [[ -f "$dir/package.json" ]]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
+
+step "Build ($config)"
+dotnet build Warden.slnx -c "$config" --nologo -v quiet
+
+results="$repo/artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+filter=()
+if [[ "${1:-}" == "--filter" ]]; then filter=(--filter "$2"); fi
+
+step "dotnet test"
+set +e
+dotnet test Warden.slnx -c "$config" --no-build --nologo \
+  --logger "trx" --results-directory "$results" "${filter[@]}"
+dotnet_status=$?
+set -e
+
+conformance_status=0
+if [[ ${#filter[@]} -eq 0 ]]; then
+  step "MCP conformance: the fixture directly"
+  tests/conformance/run-fixture.sh || conformance_status=1
+  step "MCP conformance: through Warden"
+  tests/conformance/run-gateway.sh || conformance_status=1
+fi
+
+step "Summary"
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+passed = failed = skipped = 0
+for f in glob.glob(sys.argv[1] + "/**/*.trx", recursive=True):
+    c = ET.parse(f).getroot().find("t:ResultSummary/t:Counters", ns)
+    if c is None:
+        continue
+    passed += int(c.get("passed", 0)); failed += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0) or 0)
+    skipped += int(c.get("notExecuted", 0))
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+if [[ $dotnet_status -ne 0 || $conformance_status -ne 0 ]]; then
+  echo "FAILED (dotnet test exit $dotnet_status, conformance $conformance_status)"
+  exit 1
+fi
