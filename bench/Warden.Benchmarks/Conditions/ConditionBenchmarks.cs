@@ -11,6 +11,7 @@ namespace Warden.Benchmarks.Conditions;
 /// so each of its rows includes converting the arguments to dictionaries and lists, as a gateway would have to per call.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class ConditionBenchmarks
 {
     private const string ArgsJson = """

@@ -65,7 +65,7 @@ public sealed class ConditionCompiler
             return new CompileResult(null, emitter.Diagnostics.OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
         }
 
-        return new CompileResult(new CompiledCondition(source, result.eval, _env.MaxCost), []);
+        return new CompileResult(new CompiledCondition(source, result.eval, _env.MaxCost, emitter.SlotsUsed), []);
     }
 
     private static CompileResult Fail(ConditionDiagnostic d) => new(null, [d]);
@@ -132,6 +132,9 @@ internal sealed partial class Emitter
     }
 
     public List<ConditionDiagnostic> Diagnostics { get; } = [];
+
+    /// <summary>Number of macro variable slots the compiled condition needs.</summary>
+    public int SlotsUsed { get; private set; }
 
     public void Report(Node n, string message, string? hint = null)
     {

@@ -76,6 +76,59 @@ internal static class NetHelpers
         return NormalizeHost(host);
     }
 
+    /// <summary>
+    /// The host of <paramref name="input"/> as a slice when it needs no normalisation (plain lower-case DNS name, no
+    /// escapes, not an IP literal); false sends the caller to <see cref="Domain"/> or <see cref="UrlHost"/>.
+    /// </summary>
+    public static bool TryFastHost(ReadOnlySpan<char> input, bool domainRules, out ReadOnlySpan<char> host)
+    {
+        host = default;
+        var s = input;
+        if (s.Length == 0 || char.IsWhiteSpace(s[0]) || char.IsWhiteSpace(s[^1]) || s.Contains('\\'))
+        {
+            return false;
+        }
+
+        var scheme = s.IndexOf("://", StringComparison.Ordinal);
+        if (domainRules && scheme < 0 && !s.StartsWith("//", StringComparison.Ordinal))
+        {
+            var at = s.LastIndexOf('@');
+            if (at >= 0)
+            {
+                host = s[(at + 1)..];
+                return IsPlainHost(host);
+            }
+        }
+
+        if (scheme >= 0)
+        {
+            s = s[(scheme + 3)..];
+        }
+        else if (s.StartsWith("//", StringComparison.Ordinal))
+        {
+            s = s[2..];
+        }
+
+        var end = s.IndexOfAny('/', '?', '#');
+        var authority = end >= 0 ? s[..end] : s;
+        if (authority.Contains('@') || authority.StartsWith('['))
+        {
+            return false;
+        }
+
+        var colon = authority.IndexOf(':');
+        if (colon != authority.LastIndexOf(':'))
+        {
+            return false;
+        }
+
+        host = colon >= 0 ? authority[..colon] : authority;
+        return IsPlainHost(host);
+    }
+
+    private static bool IsPlainHost(ReadOnlySpan<char> span) =>
+        span.Length > 0 && span[^1] != '.' && !span.ContainsAnyExcept(PlainHostChars) && span.ContainsAny(NonIPv4Chars);
+
     private static readonly System.Buffers.SearchValues<char> PlainHostChars =
         System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789-._");
 
@@ -85,7 +138,7 @@ internal static class NetHelpers
     private static string NormalizeHost(ReadOnlySpan<char> span)
     {
         // Common case: an already lower-case DNS name that cannot be an IP literal.
-        if (span.Length > 0 && span[^1] != '.' && !span.ContainsAnyExcept(PlainHostChars) && span.ContainsAny(NonIPv4Chars))
+        if (IsPlainHost(span))
         {
             return new string(span);
         }

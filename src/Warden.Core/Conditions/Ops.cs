@@ -255,9 +255,7 @@ internal static class Ops
                     return a.Bits.CompareTo(b.Bits);
                 case Kind.String:
                 {
-                    Span<char> b1 = stackalloc char[256];
-                    Span<char> b2 = stackalloc char[256];
-                    return Str.Compare(Str.Chars(a, b1), Str.Chars(b, b2));
+                    return Str.Compare(Str.Chars(a, 0), Str.Chars(b, 1));
                 }
 
                 case Kind.Bytes: return a.AsBytes.AsSpan().SequenceCompareTo(b.AsBytes);

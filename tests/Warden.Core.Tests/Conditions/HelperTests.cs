@@ -91,6 +91,32 @@ public sealed class HelperTests
     public void CanonicalPath(string path, string expected) => Assert.Equal(expected, NetHelpers.CanonicalPath(path));
 
     [Theory]
+    [InlineData("alice@corp.example")]
+    [InlineData("alice@CORP.example")]
+    [InlineData("a@b@corp.example.")]
+    [InlineData("https://corp.example/x")]
+    [InlineData("https://corp.example:8443/x")]
+    [InlineData("https://evil.example@corp.example/x")]
+    [InlineData("https://corp.example%2F@evil.example/")]
+    [InlineData("https://a:b:c/")]
+    [InlineData("https:\\\\corp.example\\x")]
+    [InlineData(" https://corp.example ")]
+    [InlineData("//docs.example.org")]
+    [InlineData("docs.example.org/path")]
+    [InlineData("http://2852039166/")]
+    [InlineData("")]
+    public void Fused_host_lookup_agrees_with_the_helpers(string p)
+    {
+        var json = System.Text.Json.JsonSerializer.Serialize(new { p });
+        foreach (var fn in new[] { "domain", "url_host" })
+        {
+            var fused = Eval($"{fn}(args.p) in lists.allowed_domains", json);
+            var generic = Eval($"{fn}(args.p) in ['corp.example', 'docs.example.org']", json);
+            Assert.Equal(generic, fused);
+        }
+    }
+
+    [Theory]
     [InlineData("glob(args.p, '/srv/**')", "/srv/a/b.txt", true)]
     [InlineData("glob(args.p, '/srv/**')", "/srv", false)]
     [InlineData("glob(args.p, '/srv/*.txt')", "/srv/a.txt", true)]
