@@ -302,7 +302,13 @@ internal sealed partial class Emitter
         var (t, operand) = Compile(sel.Operand, scope);
         if (t.Kind == TKind.Struct)
         {
-            if (!t.Fields!.TryGetValue(field, out var ft))
+            if (!t.Fields!.TryGetValue(field, out var ft) && t.Name == "lists")
+            {
+                Report(sel, $"unknown list '{field}'", Suggest(field, t.Fields.Keys) ?? (t.Fields.Count == 0 ? "no lists are configured" : "known lists: " + string.Join(", ", t.Fields.Keys.Order(StringComparer.Ordinal))));
+                return (CelType.Dyn, Fail("unknown list"));
+            }
+
+            if (ft == null)
             {
                 Report(sel, $"{t.Name} has no field '{field}'", Suggest(field, t.Fields.Keys) ?? ("fields: " + string.Join(", ", t.Fields.Keys.Order(StringComparer.Ordinal))));
                 return (CelType.Dyn, Fail("unknown field"));

@@ -359,6 +359,17 @@ internal sealed partial class Emitter
 
         var l = evals[0];
         var r = evals[1];
+        if (call.Args[1] is SelectNode { Operand: IdentNode { Name: "lists" }, Field: var listName } && _lists.TryGetValue(listName, out var lv)
+            && lv.Obj is StringSetList set && types[1].Kind == TKind.List)
+        {
+            // Named lists are constants: skip the generic list dispatch and go straight to the hashed set.
+            return (CelType.Bool, (ref Frame f) =>
+            {
+                var x = l(ref f);
+                return x.Kind == Kind.String ? Value.Bool(set.Contains(x)) : x.IsError ? x : Value.False;
+            });
+        }
+
         return (CelType.Bool, (ref Frame f) =>
         {
             var x = l(ref f);

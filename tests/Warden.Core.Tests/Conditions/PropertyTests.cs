@@ -110,6 +110,10 @@ public sealed class PropertyTests
             {
                 c = string.CompareOrdinal(sa, sb);
             }
+            else if (a is bool ba && b is bool bb)
+            {
+                c = ba.CompareTo(bb);
+            }
             else
             {
                 return Err.Instance;
