@@ -223,14 +223,19 @@ public readonly struct ConditionOutcome : IEquatable<ConditionOutcome>
 /// <summary>A condition compiled once at load; evaluation is synchronous, thread-safe and allocation-free for predicates over existing values.</summary>
 public sealed class CompiledCondition
 {
+    [ThreadStatic]
+    private static Value[]? t_locals;
+
     private readonly Eval _eval;
     private readonly long _maxCost;
+    private readonly int _slots;
 
-    internal CompiledCondition(string source, Eval eval, long maxCost)
+    internal CompiledCondition(string source, Eval eval, long maxCost, int slots)
     {
         Source = source;
         _eval = eval;
         _maxCost = maxCost;
+        _slots = slots;
     }
 
     /// <summary>The condition's source text.</summary>
@@ -258,6 +263,17 @@ public sealed class CompiledCondition
             Bindings = input.Bindings,
             Budget = _maxCost,
         };
+
+        // Macro variables live in a per-thread array taken for the evaluation, so a re-entrant evaluation on the
+        // same thread (a context implementation evaluating another condition) gets its own array.
+        Value[]? locals = null;
+        if (_slots > 0)
+        {
+            locals = t_locals ?? new Value[Slots.Count];
+            t_locals = null;
+            frame.Locals = locals;
+        }
+
         try
         {
             return _eval(ref frame);
@@ -275,6 +291,15 @@ public sealed class CompiledCondition
             // Defence in depth: a bug in one operator must not take the gateway down; it surfaces as an error outcome.
             return Value.Error("internal evaluation error: " + ex.Message);
         }
+        finally
+        {
+            if (locals != null)
+            {
+                // Cleared so the thread does not keep argument documents alive.
+                Array.Clear(locals, 0, _slots);
+                t_locals = locals;
+            }
+        }
     }
 }
 
@@ -289,13 +314,12 @@ internal struct Frame
     public IConditionContext? Context;
     public IReadOnlyDictionary<string, Value>? Bindings;
     public long Budget;
-    public Slots Locals;
+    public Value[] Locals;
 }
 
-/// <summary>Storage for macro iteration variables; the compiler assigns each nested macro its own slot.</summary>
-[InlineArray(Slots.Count)]
-internal struct Slots
+/// <summary>Limits for macro iteration variables.</summary>
+internal static class Slots
 {
+    /// <summary>Deepest macro nesting; each nested macro gets its own variable slot.</summary>
     public const int Count = 16;
-    private Value _first;
 }

@@ -65,7 +65,7 @@ public sealed class ConditionCompiler
             return new CompileResult(null, emitter.Diagnostics.OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
         }
 
-        return new CompileResult(new CompiledCondition(source, result.eval, _env.MaxCost), []);
+        return new CompileResult(new CompiledCondition(source, result.eval, _env.MaxCost, emitter.SlotsUsed), []);
     }
 
     private static CompileResult Fail(ConditionDiagnostic d) => new(null, [d]);
@@ -132,6 +132,9 @@ internal sealed partial class Emitter
     }
 
     public List<ConditionDiagnostic> Diagnostics { get; } = [];
+
+    /// <summary>Number of macro variable slots the compiled condition needs.</summary>
+    public int SlotsUsed { get; private set; }
 
     public void Report(Node n, string message, string? hint = null)
     {
@@ -299,7 +302,13 @@ internal sealed partial class Emitter
         var (t, operand) = Compile(sel.Operand, scope);
         if (t.Kind == TKind.Struct)
         {
-            if (!t.Fields!.TryGetValue(field, out var ft))
+            if (!t.Fields!.TryGetValue(field, out var ft) && t.Name == "lists")
+            {
+                Report(sel, $"unknown list '{field}'", Suggest(field, t.Fields.Keys) ?? (t.Fields.Count == 0 ? "no lists are configured" : "known lists: " + string.Join(", ", t.Fields.Keys.Order(StringComparer.Ordinal))));
+                return (CelType.Dyn, Fail("unknown list"));
+            }
+
+            if (ft == null)
             {
                 Report(sel, $"{t.Name} has no field '{field}'", Suggest(field, t.Fields.Keys) ?? ("fields: " + string.Join(", ", t.Fields.Keys.Order(StringComparer.Ordinal))));
                 return (CelType.Dyn, Fail("unknown field"));

@@ -31,6 +31,11 @@ internal sealed partial class Emitter
             return Macro(call, scope);
         }
 
+        if (fn == "@in" && FusedHostIn(call, scope) is { } fused)
+        {
+            return fused;
+        }
+
         // Receiver-style calls are compiled as functions whose first argument is the receiver.
         var nodes = call.Target != null ? [call.Target, .. call.Args] : call.Args.ToArray();
         var compiled = nodes.Select(a => Compile(a, scope)).ToArray();
@@ -59,7 +64,9 @@ internal sealed partial class Emitter
             case "_>_":
             case "_>=_":
                 CheckOrdering(call, types[0], types[1]);
-                return (CelType.Bool, Ordering(evals[0], evals[1], fn));
+                return (CelType.Bool, nodes[1] is LiteralNode { Value.Kind: Kind.Int or Kind.Double } c
+                    ? OrderingConst(evals[0], c.Value, fn)
+                    : Ordering(evals[0], evals[1], fn));
             case "@in":
                 return In(call, types, evals);
             case "_+_":
@@ -273,6 +280,40 @@ internal sealed partial class Emitter
         };
     }
 
+    /// <summary>Comparison against a numeric literal, the common shape of policy thresholds.</summary>
+    private static Eval OrderingConst(Eval a, Value c, string op)
+    {
+        var (lo, hi) = op switch { "_<_" => (-1, -1), "_<=_" => (-1, 0), "_>_" => (1, 1), _ => (0, 1) };
+        if (c.Kind == Kind.Int)
+        {
+            var k = c.AsInt;
+            return (ref Frame f) =>
+            {
+                var x = a(ref f);
+                if (x.Kind == Kind.Int)
+                {
+                    var r = x.AsInt.CompareTo(k);
+                    return Value.Bool(r >= lo && r <= hi);
+                }
+
+                return Order(x, c, lo, hi);
+            };
+        }
+
+        var d = c.AsDouble;
+        return (ref Frame f) =>
+        {
+            var x = a(ref f);
+            if (x.Kind == Kind.Double && !double.IsNaN(x.AsDouble) && !double.IsNaN(d))
+            {
+                var r = x.AsDouble.CompareTo(d);
+                return Value.Bool(r >= lo && r <= hi);
+            }
+
+            return Order(x, c, lo, hi);
+        };
+    }
+
     private static Value Order(in Value x, in Value y, int lo, int hi)
     {
         if (x.Kind == Kind.Int && y.Kind == Kind.Int)
@@ -318,6 +359,17 @@ internal sealed partial class Emitter
 
         var l = evals[0];
         var r = evals[1];
+        if (call.Args[1] is SelectNode { Operand: IdentNode { Name: "lists" }, Field: var listName } && _lists.TryGetValue(listName, out var lv)
+            && lv.Obj is StringSetList set && types[1].Kind == TKind.List)
+        {
+            // Named lists are constants: skip the generic list dispatch and go straight to the hashed set.
+            return (CelType.Bool, (ref Frame f) =>
+            {
+                var x = l(ref f);
+                return x.Kind == Kind.String ? Value.Bool(set.Contains(x)) : x.IsError ? x : Value.False;
+            });
+        }
+
         return (CelType.Bool, (ref Frame f) =>
         {
             var x = l(ref f);
@@ -334,6 +386,48 @@ internal sealed partial class Emitter
                 Kind.Error => c,
                 _ => Ops.NoOverload,
             };
+        });
+    }
+
+    /// <summary>
+    /// <c>domain(x) in lists.NAME</c> and <c>url_host(x) in lists.NAME</c> look the host up as a slice of the input,
+    /// so the common case allocates nothing; unusual spellings take the normalising path.
+    /// </summary>
+    private (CelType, Eval)? FusedHostIn(CallNode inCall, Scope? scope)
+    {
+        if (inCall.Args[0] is not CallNode { Target: null, Function: "domain" or "url_host", Args.Count: 1 } call
+            || inCall.Args[1] is not SelectNode { Operand: IdentNode { Name: "lists" } } listNode
+            || scope?.Find("lists") != null || scope?.Find(call.Function) != null || !_lists.TryGetValue(listNode.Field, out var listValue))
+        {
+            return null;
+        }
+
+        var (argType, arg) = Compile(call.Args[0], scope);
+        Want(call.Args[0], argType, TKind.String, $"the argument of {call.Function}()");
+        var set = (StringSetList)listValue.Obj!;
+        var isDomain = call.Function == "domain";
+        return (CelType.Bool, (ref Frame f) =>
+        {
+            var v = arg(ref f);
+            if (v.Kind != Kind.String)
+            {
+                return v.IsError ? v : Ops.NoOverload;
+            }
+
+            var chars = Str.Chars(v);
+            if (NetHelpers.TryFastHost(chars, isDomain, out var host))
+            {
+                return Value.Bool(set.Lookup.Contains(host));
+            }
+
+            f.Budget -= chars.Length / 8;
+            if (f.Budget < 0)
+            {
+                return Ops.CostExceeded;
+            }
+
+            var s = chars.ToString();
+            return Value.Bool(set.Set.Contains(isDomain ? NetHelpers.Domain(s) : NetHelpers.UrlHost(s)));
         });
     }
 
@@ -486,6 +580,7 @@ internal sealed partial class Emitter
             return (CelType.Dyn, Fail("too deep"));
         }
 
+        SlotsUsed = Math.Max(SlotsUsed, slot + 1);
         var inner = new Scope(v.Name, slot, elem, scope);
         var (bt, body) = Compile(call.Args[1], inner);
         if (fn != "map" || call.Args.Count == 3)
@@ -755,7 +850,8 @@ internal sealed partial class Emitter
                     TypeError(call, $"size() needs a string, bytes, list or map, not {types[0]}");
                 }
 
-                return (CelType.Int, Unary(evals[0], static (in Value a) => Ops.Size(a)));
+                var sizeOf = evals[0];
+                return (CelType.Int, (ref Frame f) => Ops.Size(sizeOf(ref f)));
             case "startsWith" or "endsWith" or "contains" when member && n == 2:
                 WantString(nodes, types);
                 return (CelType.Bool, StringPredicate(fn, evals[0], evals[1], nodes[1]));
@@ -816,11 +912,12 @@ internal sealed partial class Emitter
         if (argNode is LiteralNode { Value.Kind: Kind.String } lit)
         {
             var needle = lit.Value.AsString;
+            var utf8 = Encoding.UTF8.GetBytes(needle);
             return fn switch
             {
-                "startsWith" => (ref Frame f) => StrTest(recv(ref f), needle, 0),
-                "endsWith" => (ref Frame f) => StrTest(recv(ref f), needle, 1),
-                _ => (ref Frame f) => StrTest(recv(ref f), needle, 2),
+                "startsWith" => (ref Frame f) => StrTestLiteral(recv(ref f), needle, utf8, 0),
+                "endsWith" => (ref Frame f) => StrTestLiteral(recv(ref f), needle, utf8, 1),
+                _ => (ref Frame f) => StrTestLiteral(recv(ref f), needle, utf8, 2),
             };
         }
 
@@ -843,6 +940,22 @@ internal sealed partial class Emitter
         };
     }
 
+    /// <summary>Literal needles also compare as UTF-8 against unescaped JSON strings, skipping the decode.</summary>
+    private static Value StrTestLiteral(in Value a, string needle, byte[] utf8, int mode)
+    {
+        if (a.Kind == Kind.String && a.IsJson && Str.TryRawUtf8(a, out var raw))
+        {
+            return mode switch
+            {
+                0 => Value.Bool(raw.StartsWith(utf8)),
+                1 => Value.Bool(raw.EndsWith(utf8)),
+                _ => Value.Bool(raw.IndexOf(utf8) >= 0),
+            };
+        }
+
+        return StrTest(a, needle, mode);
+    }
+
     private static Value StrTest(in Value a, string needle, int mode)
     {
         if (a.Kind != Kind.String)
@@ -850,8 +963,7 @@ internal sealed partial class Emitter
             return a.IsError ? a : Ops.NoOverload;
         }
 
-        Span<char> buf = stackalloc char[Str.StackChars];
-        var s = Str.Chars(a, buf);
+        var s = Str.Chars(a);
         return mode switch
         {
             0 => Value.Bool(s.StartsWith(needle, StringComparison.Ordinal)),
@@ -901,8 +1013,7 @@ internal sealed partial class Emitter
                 return a.IsError ? a : Ops.NoOverload;
             }
 
-            Span<char> buf = stackalloc char[Str.StackChars];
-            var s = Str.Chars(a, buf);
+            var s = Str.Chars(a);
             f.Budget -= s.Length / 16;
             return f.Budget < 0 ? Ops.CostExceeded : Value.Bool(re.IsMatch(s));
         };
@@ -1209,8 +1320,7 @@ internal sealed partial class Emitter
                 return v.IsError ? v : Ops.NoOverload;
             }
 
-            Span<char> buf = stackalloc char[Str.StackChars];
-            var s = Str.Chars(v, buf);
+            var s = Str.Chars(v);
             f.Budget -= s.Length / 16;
             return f.Budget < 0 ? Ops.CostExceeded : Value.Bool(re.IsMatch(s));
         };

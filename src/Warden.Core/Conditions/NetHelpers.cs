@@ -26,7 +26,7 @@ internal static class NetHelpers
             var at = s.LastIndexOf('@');
             if (at >= 0)
             {
-                return NormalizeHost(s[(at + 1)..]);
+                return NormalizeHost(s.AsSpan(at + 1));
             }
         }
 
@@ -36,7 +36,13 @@ internal static class NetHelpers
     /// <summary>The normalised host of a URL (lower case, no port, no user info, no trailing dot, canonical IP form).</summary>
     public static string UrlHost(string url)
     {
-        var s = url.Trim().Replace('\\', '/');
+        // Spans until the host is isolated: only the final host string is allocated on the common path.
+        var s = url.AsSpan().Trim();
+        if (s.Contains('\\'))
+        {
+            return UrlHost(url.Replace('\\', '/'));
+        }
+
         var scheme = s.IndexOf("://", StringComparison.Ordinal);
         if (scheme >= 0)
         {
@@ -47,7 +53,7 @@ internal static class NetHelpers
             s = s[2..];
         }
 
-        var end = s.IndexOfAny(['/', '?', '#']);
+        var end = s.IndexOfAny('/', '?', '#');
         var authority = end >= 0 ? s[..end] : s;
         var at = authority.LastIndexOf('@');
         if (at >= 0)
@@ -55,24 +61,89 @@ internal static class NetHelpers
             authority = authority[(at + 1)..];
         }
 
-        string host;
+        ReadOnlySpan<char> host;
         if (authority.StartsWith('['))
         {
-            var close = authority.IndexOf(']', StringComparison.Ordinal);
+            var close = authority.IndexOf(']');
             host = close > 0 ? authority[1..close] : authority[1..];
         }
         else
         {
             var colon = authority.LastIndexOf(':');
-            host = colon >= 0 && authority.IndexOf(':', StringComparison.Ordinal) == colon ? authority[..colon] : authority;
+            host = colon >= 0 && authority.IndexOf(':') == colon ? authority[..colon] : authority;
         }
 
         return NormalizeHost(host);
     }
 
-    private static string NormalizeHost(string host)
+    /// <summary>
+    /// The host of <paramref name="input"/> as a slice when it needs no normalisation (plain lower-case DNS name, no
+    /// escapes, not an IP literal); false sends the caller to <see cref="Domain"/> or <see cref="UrlHost"/>.
+    /// </summary>
+    public static bool TryFastHost(ReadOnlySpan<char> input, bool domainRules, out ReadOnlySpan<char> host)
     {
-        host = PercentDecode(host).Trim().TrimEnd('.').ToLowerInvariant();
+        host = default;
+        var s = input;
+        if (s.Length == 0 || char.IsWhiteSpace(s[0]) || char.IsWhiteSpace(s[^1]) || s.Contains('\\'))
+        {
+            return false;
+        }
+
+        var scheme = s.IndexOf("://", StringComparison.Ordinal);
+        if (domainRules && scheme < 0 && !s.StartsWith("//", StringComparison.Ordinal))
+        {
+            var at = s.LastIndexOf('@');
+            if (at >= 0)
+            {
+                host = s[(at + 1)..];
+                return IsPlainHost(host);
+            }
+        }
+
+        if (scheme >= 0)
+        {
+            s = s[(scheme + 3)..];
+        }
+        else if (s.StartsWith("//", StringComparison.Ordinal))
+        {
+            s = s[2..];
+        }
+
+        var end = s.IndexOfAny('/', '?', '#');
+        var authority = end >= 0 ? s[..end] : s;
+        if (authority.Contains('@') || authority.StartsWith('['))
+        {
+            return false;
+        }
+
+        var colon = authority.IndexOf(':');
+        if (colon != authority.LastIndexOf(':'))
+        {
+            return false;
+        }
+
+        host = colon >= 0 ? authority[..colon] : authority;
+        return IsPlainHost(host);
+    }
+
+    private static bool IsPlainHost(ReadOnlySpan<char> span) =>
+        span.Length > 0 && span[^1] != '.' && !span.ContainsAnyExcept(PlainHostChars) && span.ContainsAny(NonIPv4Chars);
+
+    private static readonly System.Buffers.SearchValues<char> PlainHostChars =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789-._");
+
+    private static readonly System.Buffers.SearchValues<char> NonIPv4Chars =
+        System.Buffers.SearchValues.Create("ghijklmnopqrstuvwyzGHIJKLMNOPQRSTUVWYZ-_");
+
+    private static string NormalizeHost(ReadOnlySpan<char> span)
+    {
+        // Common case: an already lower-case DNS name that cannot be an IP literal.
+        if (IsPlainHost(span))
+        {
+            return new string(span);
+        }
+
+        var host = PercentDecode(span.ToString()).Trim().TrimEnd('.').ToLowerInvariant();
         if (host.StartsWith('[') && host.EndsWith(']'))
         {
             host = host[1..^1];
@@ -90,7 +161,7 @@ internal static class NetHelpers
             return host;
         }
 
-        return TryParseIPv4(host, out var v4) ? v4.ToString() : host;
+        return !host.AsSpan().ContainsAny(NonIPv4Chars) && TryParseIPv4(host, out var v4) ? v4.ToString() : host;
     }
 
     /// <summary>WHATWG IPv4 parsing: 1-4 parts, each decimal, 0x-hex or 0-octal; the last part fills the remaining bytes.</summary>

@@ -7,7 +7,7 @@ namespace Warden.Core.Conditions;
 internal static class Ops
 {
     /// <summary>Deepest nesting that equality will recurse into; deeper values are an error, not a stack overflow.</summary>
-    public const int MaxDepth = 128;
+    public const int MaxDepth = 512;
 
     public static readonly Value CostExceeded = Value.Error("evaluation cost limit exceeded");
     public static readonly Value NoOverload = Value.Error("no matching overload");
@@ -36,6 +36,11 @@ internal static class Ops
         if (depth > MaxDepth)
         {
             return TooDeep;
+        }
+
+        if ((depth & 31) == 31)
+        {
+            System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
         }
 
         if (IsNumeric(a.Kind) && IsNumeric(b.Kind))
@@ -250,9 +255,7 @@ internal static class Ops
                     return a.Bits.CompareTo(b.Bits);
                 case Kind.String:
                 {
-                    Span<char> b1 = stackalloc char[256];
-                    Span<char> b2 = stackalloc char[256];
-                    return Str.Compare(Str.Chars(a, b1), Str.Chars(b, b2));
+                    return Str.Compare(Str.Chars(a, 0), Str.Chars(b, 1));
                 }
 
                 case Kind.Bytes: return a.AsBytes.AsSpan().SequenceCompareTo(b.AsBytes);

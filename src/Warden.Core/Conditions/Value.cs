@@ -137,11 +137,49 @@ internal sealed class StringSetList
         Items = items.ToArray();
         Set = new HashSet<string>(Items, StringComparer.Ordinal);
         Lookup = Set.GetAlternateLookup<ReadOnlySpan<char>>();
+        Utf8Set = new HashSet<byte[]>(Items.Select(Encoding.UTF8.GetBytes), Utf8Comparer.Instance);
+        Utf8Lookup = Utf8Set.GetAlternateLookup<ReadOnlySpan<byte>>();
+    }
+
+    public HashSet<byte[]> Utf8Set { get; }
+
+    /// <summary>Membership straight from a JSON string's raw UTF-8, without decoding.</summary>
+    public HashSet<byte[]>.AlternateLookup<ReadOnlySpan<byte>> Utf8Lookup { get; }
+
+    public bool Contains(in Value item)
+    {
+        if (item.IsJson && Str.TryRawUtf8(item, out var utf8))
+        {
+            return Utf8Lookup.Contains(utf8);
+        }
+
+        return Lookup.Contains(Str.Chars(item));
     }
 
     public string[] Items { get; }
     public HashSet<string> Set { get; }
     public HashSet<string>.AlternateLookup<ReadOnlySpan<char>> Lookup { get; }
+}
+
+/// <summary>Byte-wise equality for UTF-8 keys, usable with span lookups.</summary>
+internal sealed class Utf8Comparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+{
+    public static readonly Utf8Comparer Instance = new();
+
+    public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+    public int GetHashCode(byte[] obj) => GetHashCode(obj.AsSpan());
+
+    public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+    public int GetHashCode(ReadOnlySpan<byte> alternate)
+    {
+        var h = new HashCode();
+        h.AddBytes(alternate);
+        return h.ToHashCode();
+    }
+
+    public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
 }
 
 /// <summary>A map built by an expression (map literal). Keys are normalised so that 1, 1u and 1.0 are the same key.</summary>
@@ -223,10 +261,20 @@ internal readonly record struct MapKey(byte Tag, long Bits, string? Str)
 /// <summary>Read-only access to a string value as characters without allocating for short JSON strings.</summary>
 internal static class Str
 {
-    public const int StackChars = 512;
+    /// <summary>Longest JSON string decoded into the per-thread buffers; longer ones are materialised.</summary>
+    public const int MaxBufferedChars = 1 << 16;
 
-    /// <summary>Returns the characters of a string value, decoding JSON strings into <paramref name="buffer"/> when they fit.</summary>
-    public static ReadOnlySpan<char> Chars(in Value v, Span<char> buffer)
+    [ThreadStatic]
+    private static char[]? t_buffer0;
+
+    [ThreadStatic]
+    private static char[]? t_buffer1;
+
+    /// <summary>
+    /// The characters of a string value. JSON strings are decoded into one of two per-thread buffers (no allocation,
+    /// no zeroing); the span is valid until the next call with the same <paramref name="which"/> on this thread.
+    /// </summary>
+    public static ReadOnlySpan<char> Chars(in Value v, int which = 0)
     {
         if (!v.IsJson)
         {
@@ -234,20 +282,36 @@ internal static class Str
         }
 
         var raw = JsonMarshal.GetRawUtf8Value(v.Json);
-
-        // The raw value includes the quotes; escapes need the decoder, so fall back to GetString for those.
         if (raw.Length >= 2)
         {
             raw = raw[1..^1];
         }
 
-        if (raw.Length <= buffer.Length && raw.IndexOf((byte)'\\') < 0)
+        if (raw.Length > MaxBufferedChars || raw.IndexOf((byte)'\\') >= 0)
         {
-            var n = Encoding.UTF8.GetChars(raw, buffer);
-            return buffer[..n];
+            return v.Json.GetString().AsSpan();
         }
 
-        return v.Json.GetString().AsSpan();
+        ref var slot = ref (which == 0 ? ref t_buffer0 : ref t_buffer1);
+        if (slot == null || slot.Length < raw.Length)
+        {
+            slot = new char[Math.Max(256, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)raw.Length))];
+        }
+
+        var n = Encoding.UTF8.GetChars(raw, slot);
+        return slot.AsSpan(0, n);
+    }
+
+    /// <summary>Raw UTF-8 of an unescaped JSON string (without quotes), or false when it has escapes.</summary>
+    public static bool TryRawUtf8(in Value v, out ReadOnlySpan<byte> utf8)
+    {
+        utf8 = JsonMarshal.GetRawUtf8Value(v.Json);
+        if (utf8.Length >= 2)
+        {
+            utf8 = utf8[1..^1];
+        }
+
+        return utf8.IndexOf((byte)'\\') < 0;
     }
 
     public static bool Equal(in Value a, in Value b)
@@ -267,9 +331,7 @@ internal static class Str
             return b.Json.ValueEquals((string)a.Obj!);
         }
 
-        Span<char> b1 = stackalloc char[256];
-        Span<char> b2 = stackalloc char[256];
-        return Chars(a, b1).SequenceEqual(Chars(b, b2));
+        return Chars(a, 0).SequenceEqual(Chars(b, 1));
     }
 
     /// <summary>Orders by Unicode code point (UTF-16 ordinal order differs only around surrogates).</summary>
@@ -416,8 +478,7 @@ internal static class ListOps
             {
                 case StringSetList s:
                 {
-                    Span<char> buf = stackalloc char[Str.StackChars];
-                    return Value.Bool(s.Lookup.Contains(Str.Chars(item, buf)));
+                    return Value.Bool(s.Contains(item));
                 }
 
                 case ISet<string> set when !item.IsJson:
@@ -554,8 +615,7 @@ internal static class MapOps
                 }
                 else
                 {
-                    Span<char> buf = stackalloc char[Str.StackChars];
-                    if (map.Json.TryGetProperty(Str.Chars(key, buf), out var p))
+                    if (map.Json.TryGetProperty(Str.Chars(key), out var p))
                     {
                         result = Value.FromJson(p);
                         return true;

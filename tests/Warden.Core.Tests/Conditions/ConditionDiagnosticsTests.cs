@@ -53,6 +53,13 @@ public sealed class ConditionDiagnosticsTests
     }
 
     [Fact]
+    public void Documented_example_diagnostic()
+    {
+        var d = Diagnose("args.amount < 1000.0 && args.recipient in lists.payee").Single();
+        Assert.Equal("1:49: unknown list 'payee' (hint: did you mean 'payees'?)", d.ToString());
+    }
+
+    [Fact]
     public void Reports_several_errors_in_source_order()
     {
         var d = Diagnose("foo(1) && bar == 2 && 'a' < 1");
