@@ -106,6 +106,10 @@ public static class GatewayHost
         services.AddSingleton<ICallDecider>(sp => new PipelineCallDecider(sp.GetRequiredService<DecisionPipeline>()));
         services.AddSingleton<McpGateway>();
         services.AddSingleton<GatewayState>();
+        services.AddSingleton<DecisionRegistry>();
+
+        // Malformed API bodies become BadHttpRequestException, which ErrorShieldMiddleware answers with a message.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddHostedService<GatewayLifetime>();
 
         services.AddAuthentication(WardenClaims.Scheme)
@@ -120,7 +124,12 @@ public static class GatewayHost
             .AddPolicy(Roles.Approver, p => p.RequireClaim(WardenClaims.Kind, "approver"))
             .AddPolicy(Roles.Person, p => p.RequireClaim(WardenClaims.Kind, "operator", "approver"));
 
-        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, DecisionJsonContext.Default);
+        });
+        services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("api/v1", StringComparison.Ordinal) == true);
 
         var stateless = config.Mcp.Sessions == "stateless";
         services.AddMcpServer()
@@ -143,6 +152,7 @@ public static class GatewayHost
         app.UseAuthorization();
         app.MapMcp(McpPath).RequireAuthorization(Roles.Agent);
         app.MapWardenApi();
+        app.MapOpenApi("/api/v1/openapi.json").AllowAnonymous();
         return app;
     }
 }

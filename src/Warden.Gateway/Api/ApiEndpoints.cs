@@ -73,10 +73,11 @@ public static partial class ApiEndpoints
             }).RequireAuthorization(Roles.Operator);
         }
 
+        api.MapDecisionApi();
+
         api.MapPost("/policy/reload", async (PolicyService policy, CancellationToken ct) =>
         {
             var result = await policy.ReloadAsync("requested through the API", ct).ConfigureAwait(false);
-            var holder = policy;
             return Results.Ok(new ReloadResponse(
                 result.Success,
                 result.Policy?.Version ?? "unchanged",
