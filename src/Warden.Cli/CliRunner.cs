@@ -17,7 +17,7 @@ internal static class CliRunner
                 AnsiConsole.Profile.Capabilities.ColorSystem = ColorSystem.NoColors;
             }
 
-            return await parsed.InvokeAsync().ConfigureAwait(false);
+            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
         catch (CliException ex)
         {
