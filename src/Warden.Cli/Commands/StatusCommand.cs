@@ -53,6 +53,21 @@ internal static class StatusCommand
             }
 
             AnsiConsole.Write(upstreams);
+            if (status.TryGetProperty("agents", out var agentList))
+            {
+                var agents = new Table().Title("Agents").AddColumns("agent", "groups", "state", "sessions");
+                foreach (var a in agentList.EnumerateArray())
+                {
+                    agents.AddRow(
+                        Markup.Escape(a.GetProperty("name").GetString() ?? ""),
+                        Markup.Escape(string.Join(", ", a.GetProperty("groups").EnumerateArray().Select(g => g.GetString()))),
+                        a.GetProperty("state").GetString() ?? "",
+                        a.GetProperty("sessions").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture));
+                }
+
+                AnsiConsole.Write(agents);
+            }
+
             var sessions = new Table().Title("Agent sessions").AddColumns("session", "agent", "since", "in flight");
             foreach (var s in status.GetProperty("sessions").EnumerateArray())
             {

@@ -22,7 +22,19 @@ public static partial class ApiEndpoints
         api.MapGet("/whoami", (ClaimsPrincipal user) => Results.Ok(new WhoAmI(
             user.FindFirstValue(WardenClaims.Kind) ?? "", user.FindFirstValue(WardenClaims.Name) ?? "", [.. user.FindAll(WardenClaims.Group).Select(c => c.Value)])))
             .RequireAuthorization();
-        api.MapGet("/status", (IServiceProvider sp) => Results.Ok(sp.GetRequiredService<GatewayState>().Snapshot())).RequireAuthorization(Roles.Operator);
+        api.MapGet("/status", async (IServiceProvider sp, IWardenStore store, CancellationToken ct) =>
+        {
+            var snapshot = sp.GetRequiredService<GatewayState>().Snapshot();
+            var policy = sp.GetRequiredService<Core.Policy.PolicyHolder>().Current;
+            var agents = (await store.ListPrincipalsAsync(PrincipalKind.Agent, false, ct).ConfigureAwait(false))
+                .Select(a => new AgentStatus(
+                    a.Name,
+                    [.. a.Groups.Concat(policy?.GroupsOf(a.Name) ?? []).Distinct(StringComparer.Ordinal)],
+                    "active",
+                    snapshot.Sessions.Count(s => s.Agent == a.Name)))
+                .ToList();
+            return Results.Ok(snapshot with { Agents = agents });
+        }).RequireAuthorization(Roles.Operator);
 
         foreach (var (route, kind) in new[] { ("agents", PrincipalKind.Agent), ("operators", PrincipalKind.Operator), ("approvers", PrincipalKind.Approver) })
         {

@@ -4,7 +4,10 @@ using System.Text.Json.Serialization;
 namespace Warden.Gateway.Api;
 
 /// <summary>GET /api/v1/status.</summary>
-public sealed record StatusResponse(string Version, DateTimeOffset StartedAt, PolicyStatus Policy, IReadOnlyList<UpstreamStatus> Upstreams, IReadOnlyList<SessionStatus> Sessions);
+public sealed record StatusResponse(string Version, DateTimeOffset StartedAt, PolicyStatus Policy, IReadOnlyList<UpstreamStatus> Upstreams, IReadOnlyList<SessionStatus> Sessions, IReadOnlyList<AgentStatus>? Agents = null);
+
+/// <summary>One agent: its groups and live sessions.</summary>
+public sealed record AgentStatus(string Name, IReadOnlyList<string> Groups, string State, int Sessions);
 
 /// <summary>The policy in force and the last rejected reload.</summary>
 public sealed record PolicyStatus(string Version, int Rules, DateTimeOffset? LoadedAt, DateTimeOffset? RejectedAt, IReadOnlyList<string>? RejectedProblems);
@@ -42,4 +45,5 @@ public sealed record WhoAmI(string Kind, string Name, IReadOnlyList<string> Grou
 [JsonSerializable(typeof(ReloadResponse))]
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(WhoAmI))]
+[JsonSerializable(typeof(AgentStatus))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;
