@@ -1,0 +1,529 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Microsoft.Data.Sqlite;
+using Warden.Core.Audit;
+using Warden.Core.Storage;
+
+namespace Warden.Storage.Sqlite;
+
+/// <summary>
+/// <see cref="IAuditStore"/> on its own SQLite file (<c>audit.db</c> in the data folder), apart from
+/// <c>warden.db</c>: audit appends never queue behind administrative writes or the change feed, the file can get
+/// its own durability (<c>synchronous=FULL</c> for <c>audit.durability: fsync</c>) and be archived on its own,
+/// and <c>warden audit verify</c> needs nothing else. See docs/audit.md.
+/// </summary>
+/// <remarks>
+/// Appends go through one dedicated connection; each is one <c>BEGIN IMMEDIATE</c> transaction that reads the head
+/// row, numbers, chains and inserts the events and writes the new head, so the order of record is the sequence
+/// order even with several processes on the file. Before each append the writer checks that the file is still
+/// there: a deleted store must fail calls, not swallow records into an unlinked file. After a failed append the
+/// connection is reopened. Reads use pooled connections and never block the writer (WAL).
+/// </remarks>
+public sealed class SqliteAuditStore : IAuditStore
+{
+    private const string Columns = "seq, time, kind, actor, agent, session, call, server, tool, effect, rule, policy, context, args, result, outcome, dur_us, detail, prev, hash";
+
+    private static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE IF NOT EXISTS audit (
+            seq      INTEGER PRIMARY KEY,   -- position in the chain, from 1
+            time     TEXT    NOT NULL,      -- ISO 8601 UTC, 100 ns
+            kind     TEXT    NOT NULL,
+            actor    TEXT    NOT NULL,
+            agent    TEXT,
+            session  TEXT,
+            call     TEXT,
+            server   TEXT,
+            tool     TEXT,
+            effect   TEXT,
+            rule     TEXT,
+            policy   TEXT,
+            context  TEXT,                  -- JSON
+            args     TEXT,                  -- JSON, masked values as hmac:...
+            result   TEXT,                  -- hmac:... digest of the result
+            outcome  TEXT,
+            dur_us   INTEGER,
+            detail   TEXT,
+            prev     BLOB    NOT NULL,      -- SHA-256 of the previous record's canonical encoding
+            hash     BLOB    NOT NULL       -- SHA-256 of this record's canonical encoding
+        );
+        CREATE INDEX IF NOT EXISTS audit_agent ON audit (agent, seq);
+        CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
+        CREATE INDEX IF NOT EXISTS audit_call ON audit (call) WHERE call IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS audit_head (
+            id    INTEGER PRIMARY KEY CHECK (id = 1),
+            seq   INTEGER NOT NULL,
+            hash  BLOB    NOT NULL,
+            time  TEXT    NOT NULL
+        );
+        """,
+    ];
+
+    private readonly SqliteAuditStoreOptions _options;
+    private readonly string _connectionString;
+    private readonly string _writerConnectionString;
+    private readonly Lock _writeLock = new();
+    private SqliteConnection? _writer;
+    private SqliteCommand? _insert;
+    private SqliteCommand? _readHead;
+    private SqliteCommand? _writeHead;
+    private bool _initialized;
+    private int _disposed;
+
+    /// <summary>Creates the store; nothing touches the file until <see cref="InitializeAsync"/>.</summary>
+    public SqliteAuditStore(SqliteAuditStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.Path);
+        _options = options;
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = System.IO.Path.GetFullPath(options.Path),
+            Mode = options.ReadOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = Math.Max(1, (int)Math.Ceiling(options.BusyTimeout.TotalSeconds)),
+        };
+        _connectionString = builder.ToString();
+        builder.Pooling = false;
+        _writerConnectionString = builder.ToString();
+    }
+
+    /// <summary>Full path of the database file.</summary>
+    public string FilePath => new SqliteConnectionStringBuilder(_connectionString).DataSource;
+
+    /// <inheritdoc />
+    public ValueTask InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_options.ReadOnly)
+        {
+            if (!File.Exists(FilePath))
+            {
+                throw new StoreUnavailableException($"The audit store '{FilePath}' does not exist.");
+            }
+
+            _initialized = true;
+            return ValueTask.CompletedTask;
+        }
+
+        try
+        {
+            using var connection = Open(_connectionString);
+            Exec(connection, "PRAGMA journal_mode = WAL;");
+            using var tx = connection.BeginTransaction(deferred: false);
+            var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version;"), CultureInfo.InvariantCulture);
+            if (version > Migrations.Length)
+            {
+                throw new StoreUnavailableException($"The audit store '{FilePath}' has schema version {version}, newer than this Warden understands. Upgrade Warden.");
+            }
+
+            for (var v = version; v < Migrations.Length; v++)
+            {
+                Exec(connection, Migrations[v]);
+            }
+
+            Exec(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA user_version = {Migrations.Length};"));
+            tx.Commit();
+            _initialized = true;
+            return ValueTask.CompletedTask;
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException($"The audit store '{FilePath}' could not be initialized: {ex.Message}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<AuditEvent>> AppendAsync(IReadOnlyList<AuditEvent> events, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        EnsureReady();
+        if (_options.ReadOnly)
+        {
+            throw new InvalidOperationException("The audit store was opened read-only.");
+        }
+
+        var written = new AuditEvent[events.Count];
+        lock (_writeLock)
+        {
+            try
+            {
+                // A deleted file keeps working through an open handle and its records would vanish with it.
+                if (!File.Exists(FilePath))
+                {
+                    throw new StoreUnavailableException($"The audit store '{FilePath}' is gone (deleted or moved); refusing to write records nobody could read.");
+                }
+
+                var connection = Writer();
+                using var tx = connection.BeginTransaction(deferred: false);
+                _readHead!.Transaction = tx;
+                long seq = 0;
+                byte[] prev = new byte[AuditCanonical.HashSize];
+                using (var reader = _readHead.ExecuteReader())
+                {
+                    if (reader.Read())
+                    {
+                        seq = reader.GetInt64(0);
+                        prev = (byte[])reader.GetValue(1);
+                    }
+                }
+
+                _insert!.Transaction = tx;
+                var p = _insert.Parameters;
+                for (var i = 0; i < events.Count; i++)
+                {
+                    var e = events[i];
+                    seq++;
+                    var hash = AuditCanonical.ComputeHash(e, seq, prev);
+                    p[0].Value = seq;
+                    p[1].Value = AuditCanonical.FormatTime(e.Time);
+                    p[2].Value = e.Kind;
+                    p[3].Value = e.Actor;
+                    p[4].Value = (object?)e.Agent ?? DBNull.Value;
+                    p[5].Value = (object?)e.Session ?? DBNull.Value;
+                    p[6].Value = (object?)e.Call ?? DBNull.Value;
+                    p[7].Value = (object?)e.Server ?? DBNull.Value;
+                    p[8].Value = (object?)e.Tool ?? DBNull.Value;
+                    p[9].Value = (object?)e.Effect ?? DBNull.Value;
+                    p[10].Value = (object?)e.Rule ?? DBNull.Value;
+                    p[11].Value = (object?)e.PolicyVersion ?? DBNull.Value;
+                    p[12].Value = (object?)e.Context ?? DBNull.Value;
+                    p[13].Value = (object?)e.Arguments ?? DBNull.Value;
+                    p[14].Value = (object?)e.ResultDigest ?? DBNull.Value;
+                    p[15].Value = (object?)e.Outcome ?? DBNull.Value;
+                    p[16].Value = e.DurationMicros is { } d ? d : DBNull.Value;
+                    p[17].Value = (object?)e.Detail ?? DBNull.Value;
+                    p[18].Value = prev;
+                    p[19].Value = hash;
+                    _insert.ExecuteNonQuery();
+                    written[i] = e with { Seq = seq, PrevHash = prev, Hash = hash, Time = e.Time.ToUniversalTime() };
+                    prev = hash;
+                }
+
+                _writeHead!.Transaction = tx;
+                _writeHead.Parameters[0].Value = seq;
+                _writeHead.Parameters[1].Value = prev;
+                _writeHead.Parameters[2].Value = AuditCanonical.FormatTime(DateTimeOffset.UtcNow);
+                _writeHead.ExecuteNonQuery();
+                tx.Commit();
+            }
+            catch (Exception ex) when (ex is SqliteException or IOException or StoreUnavailableException or InvalidOperationException)
+            {
+                // Start afresh next time: a connection that saw an I/O error may hold a broken transaction.
+                CloseWriter();
+                throw ex as StoreUnavailableException ?? new StoreUnavailableException($"The audit store '{FilePath}' could not write: {ex.Message}", ex);
+            }
+        }
+
+        return ValueTask.FromResult<IReadOnlyList<AuditEvent>>(written);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default)
+    {
+        EnsureReady();
+        try
+        {
+            using var connection = Open(_connectionString);
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT seq, hash FROM audit_head WHERE id = 1;";
+            using var reader = command.ExecuteReader();
+            return ValueTask.FromResult(reader.Read() ? new AuditHead(reader.GetInt64(0), (byte[])reader.GetValue(1)) : AuditHead.Empty);
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {ex.Message}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<AuditEvent> ReadAsync(long fromSeq = 1, long? toSeq = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        EnsureReady();
+        await Task.CompletedTask.ConfigureAwait(false);
+        using var connection = OpenOrThrow();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM audit WHERE seq >= $from AND seq <= $to ORDER BY seq;";
+        command.Parameters.AddWithValue("$from", fromSeq);
+        command.Parameters.AddWithValue("$to", toSeq ?? long.MaxValue);
+        SqliteDataReader reader;
+        try
+        {
+            reader = command.ExecuteReader();
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {ex.Message}", ex);
+        }
+
+        using (reader)
+        {
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                AuditEvent e;
+                try
+                {
+                    if (!reader.Read())
+                    {
+                        yield break;
+                    }
+
+                    e = ReadEvent(reader);
+                }
+                catch (SqliteException ex)
+                {
+                    throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {ex.Message}", ex);
+                }
+
+                yield return e;
+            }
+        }
+    }
+
+    /// <summary>Reads records synchronously in sequence order (verify, export).</summary>
+    public IEnumerable<AuditEvent> Read(long fromSeq = 1, long? toSeq = null, DateTimeOffset? from = null, DateTimeOffset? to = null)
+    {
+        EnsureReady();
+        using var connection = OpenOrThrow();
+        using var command = connection.CreateCommand();
+        var sql = new StringBuilder($"SELECT {Columns} FROM audit WHERE seq >= $from AND seq <= $to");
+        command.Parameters.AddWithValue("$from", fromSeq);
+        command.Parameters.AddWithValue("$to", toSeq ?? long.MaxValue);
+        if (from is { } f)
+        {
+            sql.Append(" AND time >= $tfrom");
+            command.Parameters.AddWithValue("$tfrom", AuditCanonical.FormatTime(f));
+        }
+
+        if (to is { } t)
+        {
+            sql.Append(" AND time < $tto");
+            command.Parameters.AddWithValue("$tto", AuditCanonical.FormatTime(t));
+        }
+
+        command.CommandText = sql.Append(" ORDER BY seq;").ToString();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            yield return ReadEvent(reader);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<AuditEvent>> QueryAsync(AuditQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        EnsureReady();
+        try
+        {
+            using var connection = Open(_connectionString);
+            using var command = connection.CreateCommand();
+            var where = new List<string>();
+            void Eq(string column, string? value)
+            {
+                if (value is not null)
+                {
+                    where.Add($"{column} = ${column}");
+                    command.Parameters.AddWithValue("$" + column, value);
+                }
+            }
+
+            Eq("agent", query.Agent);
+            Eq("session", query.Session);
+            Eq("server", query.Server);
+            Eq("tool", query.Tool);
+            Eq("effect", query.Effect);
+            Eq("rule", query.Rule);
+            Eq("call", query.Call);
+            if (query.Kind is { } kind)
+            {
+                if (kind.EndsWith('*'))
+                {
+                    where.Add("substr(kind, 1, length($kindp)) = $kindp");
+                    command.Parameters.AddWithValue("$kindp", kind[..^1]);
+                }
+                else
+                {
+                    Eq("kind", kind);
+                }
+            }
+
+            if (query.From is { } from)
+            {
+                where.Add("time >= $tfrom");
+                command.Parameters.AddWithValue("$tfrom", AuditCanonical.FormatTime(from));
+            }
+
+            if (query.To is { } to)
+            {
+                where.Add("time < $tto");
+                command.Parameters.AddWithValue("$tto", AuditCanonical.FormatTime(to));
+            }
+
+            if (query.AfterSeq is { } after)
+            {
+                where.Add("seq > $after");
+                command.Parameters.AddWithValue("$after", after);
+            }
+
+            if (!string.IsNullOrEmpty(query.Text))
+            {
+                where.Add("(instr(lower(coalesce(tool,'') || ' ' || coalesce(rule,'') || ' ' || coalesce(args,'') || ' ' || coalesce(detail,'') || ' ' || actor || ' ' || kind), lower($text)) > 0)");
+                command.Parameters.AddWithValue("$text", query.Text);
+            }
+
+            var limit = Math.Clamp(query.Limit, 1, 10_000);
+            var filter = where.Count == 0 ? "" : " WHERE " + string.Join(" AND ", where);
+            command.CommandText = query.Newest
+                ? $"SELECT * FROM (SELECT {Columns} FROM audit{filter} ORDER BY seq DESC LIMIT {limit}) ORDER BY seq;"
+                : $"SELECT {Columns} FROM audit{filter} ORDER BY seq LIMIT {limit};";
+            using var reader = command.ExecuteReader();
+            var list = new List<AuditEvent>();
+            while (reader.Read())
+            {
+                list.Add(ReadEvent(reader));
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<AuditEvent>>(list);
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {ex.Message}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            lock (_writeLock)
+            {
+                CloseWriter();
+            }
+
+            using var probe = new SqliteConnection(_connectionString);
+            SqliteConnection.ClearPool(probe);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private static AuditEvent ReadEvent(SqliteDataReader r) => new()
+    {
+        Seq = r.GetInt64(0),
+        Time = DateTimeOffset.ParseExact(r.GetString(1), "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal),
+        Kind = r.GetString(2),
+        Actor = r.GetString(3),
+        Agent = Str(r, 4),
+        Session = Str(r, 5),
+        Call = Str(r, 6),
+        Server = Str(r, 7),
+        Tool = Str(r, 8),
+        Effect = Str(r, 9),
+        Rule = Str(r, 10),
+        PolicyVersion = Str(r, 11),
+        Context = Str(r, 12),
+        Arguments = Str(r, 13),
+        ResultDigest = Str(r, 14),
+        Outcome = Str(r, 15),
+        DurationMicros = r.IsDBNull(16) ? null : r.GetInt64(16),
+        Detail = Str(r, 17),
+        PrevHash = r.IsDBNull(18) ? ReadOnlyMemory<byte>.Empty : (byte[])r.GetValue(18),
+        Hash = r.IsDBNull(19) ? ReadOnlyMemory<byte>.Empty : (byte[])r.GetValue(19),
+    };
+
+    private static string? Str(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetValue(i) as string ?? Convert.ToString(r.GetValue(i), CultureInfo.InvariantCulture);
+
+    private void EnsureReady()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (!_initialized)
+        {
+            throw new InvalidOperationException("Call InitializeAsync first.");
+        }
+    }
+
+    private SqliteConnection OpenOrThrow()
+    {
+        try
+        {
+            return Open(_connectionString);
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException($"The audit store '{FilePath}' could not be opened: {ex.Message}", ex);
+        }
+    }
+
+    private SqliteConnection Open(string connectionString)
+    {
+        var connection = new SqliteConnection(connectionString);
+        try
+        {
+            connection.Open();
+            Exec(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)_options.BusyTimeout.TotalMilliseconds};"));
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private SqliteConnection Writer()
+    {
+        if (_writer is not null)
+        {
+            return _writer;
+        }
+
+        var connection = Open(_writerConnectionString);
+        Exec(connection, $"PRAGMA synchronous = {(_options.FullSync ? "FULL" : "NORMAL")};");
+        _insert = connection.CreateCommand();
+        _insert.CommandText = $"INSERT INTO audit ({Columns}) VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13, $p14, $p15, $p16, $p17, $p18, $p19);";
+        for (var i = 0; i < 20; i++)
+        {
+            _insert.Parameters.Add(new SqliteParameter("$p" + i.ToString(CultureInfo.InvariantCulture), null));
+        }
+
+        _readHead = connection.CreateCommand();
+        _readHead.CommandText = "SELECT seq, hash FROM audit_head WHERE id = 1;";
+        _writeHead = connection.CreateCommand();
+        _writeHead.CommandText = "INSERT INTO audit_head (id, seq, hash, time) VALUES (1, $seq, $hash, $time) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time;";
+        _writeHead.Parameters.Add(new SqliteParameter("$seq", null));
+        _writeHead.Parameters.Add(new SqliteParameter("$hash", null));
+        _writeHead.Parameters.Add(new SqliteParameter("$time", null));
+        _writer = connection;
+        return connection;
+    }
+
+    private void CloseWriter()
+    {
+        _insert?.Dispose();
+        _readHead?.Dispose();
+        _writeHead?.Dispose();
+        _writer?.Dispose();
+        _insert = _readHead = _writeHead = null;
+        _writer = null;
+    }
+
+    private static void Exec(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+}
