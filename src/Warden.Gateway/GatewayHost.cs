@@ -12,6 +12,7 @@ using Warden.Core.Pipeline;
 using Warden.Core.Policy;
 using Warden.Core.Storage;
 using Warden.Gateway.Api;
+using Warden.Gateway.Audit;
 using Warden.Gateway.Configuration;
 using Warden.Gateway.Mcp;
 using Warden.Gateway.Policy;
@@ -111,6 +112,7 @@ public static class GatewayHost
         // Malformed API bodies become BadHttpRequestException, which ErrorShieldMiddleware answers with a message.
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddHostedService<GatewayLifetime>();
+        services.AddWardenAudit(config); // wraps the decider; starts after GatewayLifetime
 
         services.AddAuthentication(WardenClaims.Scheme)
             .AddScheme<BearerOptions, BearerAuthenticationHandler>(WardenClaims.Scheme, o =>
@@ -152,6 +154,7 @@ public static class GatewayHost
         app.UseAuthorization();
         app.MapMcp(McpPath).RequireAuthorization(Roles.Agent);
         app.MapWardenApi();
+        app.MapWardenAudit();
         app.MapOpenApi("/api/v1/openapi.json").AllowAnonymous();
         return app;
     }

@@ -82,7 +82,7 @@ public static partial class ConfigLoader
         }
 
         var audit = new AuditConfig();
-        if (r.Mapping(YamlReader.Get(root, "audit"), "audit", "durability", "on_failure") is { } a)
+        if (r.Mapping(YamlReader.Get(root, "audit"), "audit", "durability", "on_failure", "write_timeout", "mask_arguments") is { } a)
         {
             var durability = r.String(YamlReader.Get(a, "durability"), "audit.durability") ?? "process";
             if (durability is not ("process" or "fsync"))
@@ -96,7 +96,14 @@ public static partial class ConfigLoader
                 r.Error(YamlReader.Get(a, "on_failure"), $"audit.on_failure must be deny or allow, not '{onFailure}'");
             }
 
-            audit = new AuditConfig { Durability = durability, OnFailure = onFailure };
+            var writeTimeout = r.Duration(YamlReader.Get(a, "write_timeout"), "audit.write_timeout") ?? TimeSpan.FromSeconds(2);
+            if (writeTimeout <= TimeSpan.Zero)
+            {
+                r.Error(YamlReader.Get(a, "write_timeout"), "audit.write_timeout must be positive");
+            }
+
+            var mask = YamlReader.Get(a, "mask_arguments") is { } maskNode ? r.StringList(maskNode, "audit.mask_arguments") : null;
+            audit = new AuditConfig { Durability = durability, OnFailure = onFailure, WriteTimeout = writeTimeout, MaskArguments = mask ?? AuditConfig.DefaultMaskArguments };
         }
 
         var mcp = new McpEndpointConfig();

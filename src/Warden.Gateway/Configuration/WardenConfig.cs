@@ -45,6 +45,15 @@ public sealed class AuditConfig
 
     /// <summary><c>deny</c> (default) or <c>allow</c> when the audit cannot be written.</summary>
     public string OnFailure { get; init; } = "deny";
+
+    /// <summary>How long a call waits for its intent record to become durable before it is refused. Default 2 s.</summary>
+    public TimeSpan WriteTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Argument keys (any depth, case-insensitive) whose values are stored as keyed digests.</summary>
+    public IReadOnlyList<string> MaskArguments { get; init; } = DefaultMaskArguments;
+
+    /// <summary>The default <see cref="MaskArguments"/>.</summary>
+    public static IReadOnlyList<string> DefaultMaskArguments => Core.Audit.AuditDigester.DefaultMaskedKeys;
 }
 
 /// <summary>How the agent-facing MCP endpoint behaves.</summary>

@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+using Warden.Core.Audit;
+using Warden.Core.Pipeline;
+using Warden.Core.Policy;
+using Warden.Gateway.Mcp;
+
+namespace Warden.Gateway.Audit;
+
+/// <summary>
+/// Records every call around the decider it wraps: the decision (with its context and the masked arguments),
+/// the intent to forward, durable before the permit says forward, and the outcome.
+/// </summary>
+/// <remarks>
+/// The intent is awaited for at most <c>audit.write_timeout</c>. If it cannot be made durable in time (the store
+/// is unwritable, gone, locked, or the disk stalls), the call is refused with a message saying so, and a
+/// <c>call.cancelled</c> (<c>not_forwarded</c>) follows the intent in the log should the intent be written later.
+/// With <c>audit.on_failure: allow</c> the call goes on and an <c>audit.gap</c> event counts such calls once the
+/// store writes again. The forwarded request carries the intent's sequence number as <c>_meta["warden/seq"]</c>,
+/// so an upstream's own log can be matched with the audit.
+/// </remarks>
+internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : ICallDecider
+{
+    public async ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
+    {
+        var permit = await inner.DecideAsync(call, cancellationToken).ConfigureAwait(false);
+        var d = permit.Decision;
+        var callId = AuditLog.NewCallId();
+        var actor = "agent:" + call.Agent.Name;
+        var effect = d.IsError ? "error" : EffectNames.Name(d.Effect);
+        audit.Record(new AuditEvent
+        {
+            Time = call.ReceivedAt,
+            Kind = AuditKinds.Decision,
+            Actor = actor,
+            Agent = call.Agent.Name,
+            Session = call.SessionId,
+            Call = callId,
+            Server = call.Server,
+            Tool = call.Target,
+            Effect = effect,
+            Rule = d.RuleId,
+            PolicyVersion = d.PolicyVersion,
+            Context = AuditLog.DecisionContext(call),
+            Arguments = audit.Digester.MaskArguments(call.Arguments),
+            Detail = AuditLog.Json(w =>
+            {
+                w.WriteBoolean("forward", permit.Forward);
+                if (d.Reason is { } reason)
+                {
+                    w.WriteString("reason", reason);
+                }
+            }),
+        });
+
+        if (!permit.Forward)
+        {
+            // Nothing leaves: the decision is queued and not awaited.
+            return permit;
+        }
+
+        var intent = audit.Record(new AuditEvent
+        {
+            Kind = AuditKinds.CallForwarded,
+            Actor = actor,
+            Agent = call.Agent.Name,
+            Session = call.SessionId,
+            Call = callId,
+            Server = call.Server,
+            Tool = call.Target,
+            Effect = effect,
+            Rule = d.RuleId,
+            PolicyVersion = d.PolicyVersion,
+        });
+
+        long? seq = null;
+        try
+        {
+            seq = (await intent.Durable.WaitAsync(audit.WriteTimeout, audit.Time, cancellationToken).ConfigureAwait(false)).Seq;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Outcome(call, callId, AuditKinds.CallCancelled, "not_forwarded", "the agent cancelled the call before its intent was durable");
+            throw;
+        }
+        catch (Exception ex)
+        {
+            var why = ex is TimeoutException
+                ? $"the audit store did not confirm the record within {audit.WriteTimeout.TotalSeconds:0.###} s"
+                : ex.Message;
+            if (!audit.AllowOnFailure)
+            {
+                audit.LogRefusal(call.DisplayName, why);
+                Outcome(call, callId, AuditKinds.CallCancelled, "not_forwarded", "refused: the intent record was not durable in time: " + why);
+                return new Permit(d, forward: false, $"refused: Warden could not record this call in its audit log ({why}); calls are refused until the audit store accepts records again");
+            }
+
+            audit.NoteUnrecorded();
+        }
+
+        var meta = new Dictionary<string, JsonNode?>(StringComparer.Ordinal);
+        if (permit.Meta is { } extra)
+        {
+            foreach (var (k, v) in extra)
+            {
+                meta[k] = v;
+            }
+        }
+
+        if (seq is { } s)
+        {
+            meta["warden/seq"] = JsonValue.Create(s);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        return new Permit(d, forward: true, permit.Message, permit.Cancellation, meta, async (result, error) =>
+        {
+            var micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+            string kind, outcome;
+            string? detail = null;
+            if (error is OperationCanceledException)
+            {
+                (kind, outcome) = (AuditKinds.CallCancelled, "cancelled");
+                detail = permit.Cancellation.IsCancellationRequested ? permit.CancellationMessage ?? "cancelled by Warden" : "cancelled";
+            }
+            else if (error is not null)
+            {
+                (kind, outcome) = (AuditKinds.CallFailed, "error");
+                detail = error.Message;
+            }
+            else if (result?.IsError == true)
+            {
+                (kind, outcome) = (AuditKinds.CallFailed, "tool_error");
+            }
+            else
+            {
+                (kind, outcome) = (AuditKinds.CallCompleted, "ok");
+            }
+
+            audit.Record(new AuditEvent
+            {
+                Kind = kind,
+                Actor = actor,
+                Agent = call.Agent.Name,
+                Session = call.SessionId,
+                Call = callId,
+                Server = call.Server,
+                Tool = call.Target,
+                Outcome = outcome,
+                DurationMicros = micros,
+                ResultDigest = result is null ? null : audit.Digester.Digest(JsonSerializer.SerializeToUtf8Bytes(result, McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(CallToolResult)))),
+                Detail = detail is null ? null : AuditLog.Json(w => w.WriteString("message", MaskText(detail))),
+            });
+            await permit.CompleteAsync(result, error).ConfigureAwait(false);
+        });
+    }
+
+    private string MaskText(string text)
+    {
+        var clipped = text.Length > 500 ? text[..500] : text;
+        return AuditDigester.LooksSecret(clipped) ? audit.Digester.Digest(clipped) : clipped;
+    }
+
+    private void Outcome(CallContext call, string callId, string kind, string outcome, string message) => audit.Record(new AuditEvent
+    {
+        Kind = kind,
+        Actor = "warden",
+        Agent = call.Agent.Name,
+        Session = call.SessionId,
+        Call = callId,
+        Server = call.Server,
+        Tool = call.Target,
+        Outcome = outcome,
+        Detail = AuditLog.Json(w => w.WriteString("message", message)),
+    });
+}
