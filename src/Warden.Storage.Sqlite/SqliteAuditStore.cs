@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 using Warden.Core.Audit;
 using Warden.Core.Storage;
 
@@ -313,6 +314,131 @@ public sealed class SqliteAuditStore : IAuditStore
         }
     }
 
+    /// <summary>
+    /// Verifies the whole log against its head in one read snapshot (records appended meanwhile are not seen).
+    /// Hashes straight from SQLite's buffers without building events; at the first bad record it hands the rest
+    /// to <see cref="AuditVerifier"/>, which names the damage.
+    /// </summary>
+    public AuditVerification Verify()
+    {
+        EnsureReady();
+        using var connection = OpenOrThrow();
+        try
+        {
+            using var tx = connection.BeginTransaction(deferred: true);
+            AuditHead head;
+            using (var command = connection.CreateCommand())
+            {
+                command.Transaction = tx;
+                command.CommandText = "SELECT seq, hash FROM audit_head WHERE id = 1;";
+                using var reader = command.ExecuteReader();
+                head = reader.Read() ? new AuditHead(reader.GetInt64(0), (byte[])reader.GetValue(1)) : AuditHead.Empty;
+            }
+
+            long position = 0, lastSeq = 0;
+            var lastHash = new byte[AuditCanonical.HashSize];
+            var lastPrev = new byte[AuditCanonical.HashSize];
+            var bad = false;
+            Span<byte> computed = stackalloc byte[AuditCanonical.HashSize];
+            var db = connection.Handle!;
+            if (raw.sqlite3_prepare_v2(db, $"SELECT {Columns} FROM audit ORDER BY seq;", out var stmt) != raw.SQLITE_OK)
+            {
+                throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {raw.sqlite3_errmsg(db).utf8_to_string()}");
+            }
+
+            using (stmt)
+            {
+                int rc;
+                while ((rc = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
+                {
+                    var r = new AuditRecordSpans { Seq = raw.sqlite3_column_int64(stmt, 0) };
+                    r.Time = Text(stmt, 1, 0, ref r.Present);
+                    r.Kind = Text(stmt, 2, 0, ref r.Present);
+                    r.Actor = Text(stmt, 3, 0, ref r.Present);
+                    r.Agent = Text(stmt, 4, AuditRecordSpans.Field.Agent, ref r.Present);
+                    r.Session = Text(stmt, 5, AuditRecordSpans.Field.Session, ref r.Present);
+                    r.Call = Text(stmt, 6, AuditRecordSpans.Field.Call, ref r.Present);
+                    r.Server = Text(stmt, 7, AuditRecordSpans.Field.Server, ref r.Present);
+                    r.Tool = Text(stmt, 8, AuditRecordSpans.Field.Tool, ref r.Present);
+                    r.Effect = Text(stmt, 9, AuditRecordSpans.Field.Effect, ref r.Present);
+                    r.Rule = Text(stmt, 10, AuditRecordSpans.Field.Rule, ref r.Present);
+                    r.Policy = Text(stmt, 11, AuditRecordSpans.Field.Policy, ref r.Present);
+                    r.Context = Text(stmt, 12, AuditRecordSpans.Field.Context, ref r.Present);
+                    r.Args = Text(stmt, 13, AuditRecordSpans.Field.Args, ref r.Present);
+                    r.Result = Text(stmt, 14, AuditRecordSpans.Field.Result, ref r.Present);
+                    r.Outcome = Text(stmt, 15, AuditRecordSpans.Field.Outcome, ref r.Present);
+                    r.DurationMicros = raw.sqlite3_column_type(stmt, 16) == raw.SQLITE_NULL ? null : raw.sqlite3_column_int64(stmt, 16);
+                    r.Detail = Text(stmt, 17, AuditRecordSpans.Field.Detail, ref r.Present);
+                    r.Prev = raw.sqlite3_column_blob(stmt, 18);
+                    r.Hash = raw.sqlite3_column_blob(stmt, 19);
+                    var textOk = raw.sqlite3_column_type(stmt, 16) is raw.SQLITE_NULL or raw.SQLITE_INTEGER
+                        && raw.sqlite3_column_type(stmt, 18) == raw.SQLITE_BLOB && raw.sqlite3_column_type(stmt, 19) == raw.SQLITE_BLOB;
+                    AuditCanonical.ComputeHash(r, computed);
+                    if (!textOk || r.Seq != lastSeq + 1 || !r.Prev.SequenceEqual(lastHash) || !computed.SequenceEqual(r.Hash))
+                    {
+                        bad = true;
+                        break;
+                    }
+
+                    lastSeq = r.Seq;
+                    r.Prev.CopyTo(lastPrev);
+                    r.Hash.CopyTo(lastHash);
+                    position++;
+                }
+
+                if (!bad && rc != raw.SQLITE_DONE)
+                {
+                    throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {raw.sqlite3_errmsg(db).utf8_to_string()}");
+                }
+            }
+
+            if (!bad)
+            {
+                var end = AuditVerifier.Verify([], head, new AuditHead(lastSeq, lastHash));
+                return end with { Verified = position, BadPosition = end.BadPosition is { } p && p >= 0 ? position - 1 : end.BadPosition };
+            }
+
+            // Name the damage: the pure verifier takes over from the record before the last good one, so that a
+            // record edited with its hash recomputed (which only its successor betrays) is still named.
+            var anchor = lastSeq >= 1 ? new AuditHead(lastSeq - 1, lastPrev) : AuditHead.Empty;
+            var offset = lastSeq >= 1 ? position - 1 : 0;
+            var result = AuditVerifier.Verify(ReadEvents(connection, tx, anchor.Seq + 1), head, anchor);
+            return result with
+            {
+                Verified = result.Verified + offset,
+                BadPosition = result.BadPosition is { } b && b >= 0 ? b + offset : result.BadPosition,
+            };
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {ex.Message}", ex);
+        }
+    }
+
+    private static ReadOnlySpan<byte> Text(sqlite3_stmt stmt, int column, AuditRecordSpans.Field field, scoped ref AuditRecordSpans.Field present)
+    {
+        if (raw.sqlite3_column_type(stmt, column) == raw.SQLITE_NULL)
+        {
+            return default;
+        }
+
+        present |= field;
+        return raw.sqlite3_column_blob(stmt, column);
+    }
+
+    private static IEnumerable<AuditEvent> ReadEvents(SqliteConnection connection, SqliteTransaction tx, long fromSeq)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = $"SELECT {Columns} FROM audit WHERE seq >= $from ORDER BY seq;";
+        command.Parameters.AddWithValue("$from", fromSeq);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            yield return ReadEvent(reader);
+        }
+    }
+
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<AuditEvent>> QueryAsync(AuditQuery query, CancellationToken cancellationToken = default)
     {
@@ -416,7 +542,7 @@ public sealed class SqliteAuditStore : IAuditStore
     private static AuditEvent ReadEvent(SqliteDataReader r) => new()
     {
         Seq = r.GetInt64(0),
-        Time = DateTimeOffset.ParseExact(r.GetString(1), "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal),
+        Time = ParseTimeOrMin(r.GetString(1)),
         Kind = r.GetString(2),
         Actor = r.GetString(3),
         Agent = Str(r, 4),
@@ -437,7 +563,20 @@ public sealed class SqliteAuditStore : IAuditStore
         Hash = r.IsDBNull(19) ? ReadOnlyMemory<byte>.Empty : (byte[])r.GetValue(19),
     };
 
-    private static string? Str(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetValue(i) as string ?? Convert.ToString(r.GetValue(i), CultureInfo.InvariantCulture);
+    // A record whose time was edited into something unreadable must fail verification, not crash it.
+    private static DateTimeOffset ParseTimeOrMin(string text)
+    {
+        try
+        {
+            return AuditCanonical.ParseTime(text);
+        }
+        catch (FormatException)
+        {
+            return DateTimeOffset.MinValue;
+        }
+    }
+
+    private static string? Str(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
     private void EnsureReady()
     {

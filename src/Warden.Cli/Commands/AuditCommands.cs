@@ -90,8 +90,7 @@ internal static class AuditCommands
                 var folder = DataFolder(parse.GetValue(config)!);
                 await using var store = OpenReadOnly(folder);
                 what = store.FilePath;
-                var head = await store.GetHeadAsync(ct).ConfigureAwait(false);
-                result = AuditVerifier.Verify(store.Read(), head);
+                result = await Task.Run(store.Verify, ct).ConfigureAwait(false);
             }
 
             if (parse.GetValue(json))

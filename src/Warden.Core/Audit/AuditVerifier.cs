@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
+
 namespace Warden.Core.Audit;
 
 /// <summary>What is wrong with an audit log, as far as the chain can tell.</summary>
@@ -67,6 +70,8 @@ public static class AuditVerifier
     /// <summary>How many records ahead the verifier looks to classify damage.</summary>
     public const int Window = 64;
 
+    private const int ChunkSize = 4096;
+
     /// <summary>Verifies events in the order given.</summary>
     /// <param name="events">The records, in the order of the log (by sequence number from a store, by line from a file).</param>
     /// <param name="head">The head kept apart from the records; null when unknown (truncation cannot be detected then).</param>
@@ -78,25 +83,92 @@ public static class AuditVerifier
         var lastSeq = anchor.Seq;
         var lastHash = anchor.Hash;
         long position = 0;
-        using var e = events.GetEnumerator();
-        while (e.MoveNext())
+
+        // Reading (one thread) overlaps hashing (the others): each record's own hash depends only on its stored
+        // fields and prev, so chunks hash in parallel; links and sequence numbers are then checked in order.
+        using var chunks = new BlockingCollection<AuditEvent[]>(boundedCapacity: 4);
+        using var stop = new CancellationTokenSource();
+        Exception? readError = null;
+        var producer = Task.Run(() =>
         {
-            var r = e.Current;
-            if (r.Seq == lastSeq + 1 && r.PrevHash.Span.SequenceEqual(lastHash.Span) && AuditCanonical.HashMatches(r, r.Seq))
+            try
             {
-                lastSeq = r.Seq;
-                lastHash = r.Hash;
-                position++;
-                continue;
-            }
+                var chunk = new List<AuditEvent>(ChunkSize);
+                foreach (var e in events)
+                {
+                    chunk.Add(e);
+                    if (chunk.Count == ChunkSize)
+                    {
+                        chunks.Add([.. chunk], stop.Token);
+                        chunk.Clear();
+                    }
+                }
 
-            var window = new List<AuditEvent>(Window) { r };
-            while (window.Count < Window && e.MoveNext())
+                if (chunk.Count > 0)
+                {
+                    chunks.Add([.. chunk], stop.Token);
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
-                window.Add(e.Current);
             }
+            catch (Exception ex)
+            {
+                readError = ex;
+            }
+            finally
+            {
+                chunks.CompleteAdding();
+            }
+        });
 
-            return Classify(window, position, lastSeq, lastHash, anchor, head);
+        try
+        {
+            using var consumer = chunks.GetConsumingEnumerable().GetEnumerator();
+            var hashOk = new bool[ChunkSize];
+            while (consumer.MoveNext())
+            {
+                var chunk = consumer.Current;
+                Parallel.For(0, (chunk.Length + 255) / 256, part =>
+                {
+                    var end = Math.Min(chunk.Length, (part + 1) * 256);
+                    for (var i = part * 256; i < end; i++)
+                    {
+                        hashOk[i] = AuditCanonical.HashMatches(chunk[i], chunk[i].Seq);
+                    }
+                });
+
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    var r = chunk[i];
+                    if (hashOk[i] && r.Seq == lastSeq + 1 && r.PrevHash.Span.SequenceEqual(lastHash.Span))
+                    {
+                        lastSeq = r.Seq;
+                        lastHash = r.Hash;
+                        position++;
+                        continue;
+                    }
+
+                    var window = new List<AuditEvent>(Window);
+                    window.AddRange(chunk.Skip(i).Take(Window));
+                    while (window.Count < Window && consumer.MoveNext())
+                    {
+                        window.AddRange(consumer.Current.Take(Window - window.Count));
+                    }
+
+                    return Classify(window, position, lastSeq, lastHash, anchor, head);
+                }
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            producer.Wait();
+        }
+
+        if (readError is not null)
+        {
+            ExceptionDispatchInfo.Throw(readError);
         }
 
         if (head is { } h)

@@ -50,8 +50,7 @@ public static class AuditEndpoints
     private static async Task<Ok<AuditVerifyView>> VerifyAsync([FromServices] IServiceProvider services, CancellationToken ct)
     {
         var audit = services.GetRequiredService<AuditLog>();
-        var head = await audit.Store.GetHeadAsync(ct).ConfigureAwait(false);
-        var result = await Task.Run(() => AuditVerifier.Verify(audit.Store.Read(1, head.Seq), head), ct).ConfigureAwait(false);
+        var result = await Task.Run(audit.Store.Verify, ct).ConfigureAwait(false);
         return TypedResults.Ok(new AuditVerifyView(result.Ok, result.Damage.ToString().ToLowerInvariant(), result.BadSeq, result.Message, result.Verified, result.LastSeq));
     }
 }

@@ -48,7 +48,7 @@ public sealed record AuditRecordView
     public AuditEvent ToEvent() => new()
     {
         Seq = Seq,
-        Time = DateTimeOffset.ParseExact(Time, "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal),
+        Time = AuditCanonical.ParseTime(Time),
         Kind = Kind, Actor = Actor, Agent = Agent, Session = Session, Call = Call, Server = Server, Tool = Tool, Effect = Effect, Rule = Rule,
         PolicyVersion = Policy, Context = Context, Arguments = Args, ResultDigest = Result, Outcome = Outcome, DurationMicros = DurUs, Detail = Detail,
         PrevHash = Convert.FromHexString(Prev), Hash = Convert.FromHexString(Hash),

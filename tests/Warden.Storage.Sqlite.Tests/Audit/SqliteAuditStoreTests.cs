@@ -49,8 +49,15 @@ public sealed class SqliteAuditStoreTests(ITestOutputHelper output) : IDisposabl
         return store;
     }
 
-    private async Task<AuditVerification> VerifyAsync(SqliteAuditStore store) =>
-        AuditVerifier.Verify(store.Read(), await store.GetHeadAsync());
+    /// <summary>Verifies through the store's fast path and through events; both must agree.</summary>
+    private async Task<AuditVerification> VerifyAsync(SqliteAuditStore store)
+    {
+        var slow = AuditVerifier.Verify(store.Read(), await store.GetHeadAsync());
+        var fast = store.Verify();
+        Assert.True(slow.Damage == fast.Damage && slow.BadSeq == fast.BadSeq && slow.Verified == fast.Verified && slow.BadPosition == fast.BadPosition,
+            $"fast path: {fast.Damage} at {fast.BadSeq} (position {fast.BadPosition}, {fast.Verified} verified); events: {slow.Damage} at {slow.BadSeq} (position {slow.BadPosition}, {slow.Verified} verified)");
+        return fast;
+    }
 
     private void Sql(string sql)
     {
@@ -126,6 +133,22 @@ public sealed class SqliteAuditStoreTests(ITestOutputHelper output) : IDisposabl
         var hash = AuditCanonical.ComputeHash(e, 500, e.PrevHash.Span);
         Sql($"UPDATE audit SET effect = 'deny', hash = x'{Convert.ToHexString(hash)}' WHERE seq = 500;");
         AssertBad(await VerifyAsync(store), AuditDamage.Edited, 500);
+    }
+
+    [Fact]
+    public async Task Tamper_TimeRewrittenInAnotherLayout_Caught()
+    {
+        await using var store = await LogOf(1000);
+        Sql("UPDATE audit SET time = substr(time, 1, 19) || 'Z' WHERE seq = 321;");
+        AssertBad(await VerifyAsync(store), AuditDamage.Edited, 321);
+    }
+
+    [Fact]
+    public async Task Tamper_ColumnTypeChanged_Caught()
+    {
+        await using var store = await LogOf(100);
+        Sql("UPDATE audit SET dur_us = '12' WHERE seq = 42;");
+        AssertBad(await VerifyAsync(store), AuditDamage.Edited, 42);
     }
 
     [Fact]
@@ -311,7 +334,7 @@ public sealed class SqliteAuditStoreTests(ITestOutputHelper output) : IDisposabl
         }
 
         var sw = Stopwatch.StartNew();
-        var r = AuditVerifier.Verify(store.Read(), await store.GetHeadAsync());
+        var r = store.Verify();
         output.WriteLine($"verify 1,000,000: {sw.ElapsedMilliseconds} ms");
         Assert.True(r.Ok, r.Message);
     }
