@@ -92,6 +92,9 @@ public sealed class SqliteAuditStore : IAuditStore
         _writerConnectionString = builder.ToString();
     }
 
+    /// <summary>Tests force the number of ranges verify splits the log into.</summary>
+    internal int? VerifyParts { get; set; }
+
     /// <summary>Full path of the database file.</summary>
     public string FilePath => new SqliteConnectionStringBuilder(_connectionString).DataSource;
 
@@ -315,104 +318,188 @@ public sealed class SqliteAuditStore : IAuditStore
     }
 
     /// <summary>
-    /// Verifies the whole log against its head in one read snapshot (records appended meanwhile are not seen).
-    /// Hashes straight from SQLite's buffers without building events; at the first bad record it hands the rest
-    /// to <see cref="AuditVerifier"/>, which names the damage.
+    /// Verifies the whole log against its head. Hashes straight from SQLite's buffers without building events,
+    /// in as many sequence ranges as there are cores (each record's hash depends only on its own row; the links
+    /// between ranges are checked after). At the first bad record it hands the rest to <see cref="AuditVerifier"/>,
+    /// which names the damage. Records appended while it runs are not looked at.
     /// </summary>
     public AuditVerification Verify()
     {
         EnsureReady();
-        using var connection = OpenOrThrow();
+        AuditHead head;
+        long maxSeq;
         try
         {
+            using var connection = OpenOrThrow();
             using var tx = connection.BeginTransaction(deferred: true);
-            AuditHead head;
-            using (var command = connection.CreateCommand())
+            using var command = connection.CreateCommand();
+            command.Transaction = tx;
+            command.CommandText = "SELECT seq, hash FROM audit_head WHERE id = 1;";
+            using (var reader = command.ExecuteReader())
             {
-                command.Transaction = tx;
-                command.CommandText = "SELECT seq, hash FROM audit_head WHERE id = 1;";
-                using var reader = command.ExecuteReader();
                 head = reader.Read() ? new AuditHead(reader.GetInt64(0), (byte[])reader.GetValue(1)) : AuditHead.Empty;
             }
 
-            long position = 0, lastSeq = 0;
-            var lastHash = new byte[AuditCanonical.HashSize];
-            var lastPrev = new byte[AuditCanonical.HashSize];
-            var bad = false;
-            Span<byte> computed = stackalloc byte[AuditCanonical.HashSize];
-            var db = connection.Handle!;
-            if (raw.sqlite3_prepare_v2(db, $"SELECT {Columns} FROM audit ORDER BY seq;", out var stmt) != raw.SQLITE_OK)
-            {
-                throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {raw.sqlite3_errmsg(db).utf8_to_string()}");
-            }
-
-            using (stmt)
-            {
-                int rc;
-                while ((rc = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
-                {
-                    var r = new AuditRecordSpans { Seq = raw.sqlite3_column_int64(stmt, 0) };
-                    r.Time = Text(stmt, 1, 0, ref r.Present);
-                    r.Kind = Text(stmt, 2, 0, ref r.Present);
-                    r.Actor = Text(stmt, 3, 0, ref r.Present);
-                    r.Agent = Text(stmt, 4, AuditRecordSpans.Field.Agent, ref r.Present);
-                    r.Session = Text(stmt, 5, AuditRecordSpans.Field.Session, ref r.Present);
-                    r.Call = Text(stmt, 6, AuditRecordSpans.Field.Call, ref r.Present);
-                    r.Server = Text(stmt, 7, AuditRecordSpans.Field.Server, ref r.Present);
-                    r.Tool = Text(stmt, 8, AuditRecordSpans.Field.Tool, ref r.Present);
-                    r.Effect = Text(stmt, 9, AuditRecordSpans.Field.Effect, ref r.Present);
-                    r.Rule = Text(stmt, 10, AuditRecordSpans.Field.Rule, ref r.Present);
-                    r.Policy = Text(stmt, 11, AuditRecordSpans.Field.Policy, ref r.Present);
-                    r.Context = Text(stmt, 12, AuditRecordSpans.Field.Context, ref r.Present);
-                    r.Args = Text(stmt, 13, AuditRecordSpans.Field.Args, ref r.Present);
-                    r.Result = Text(stmt, 14, AuditRecordSpans.Field.Result, ref r.Present);
-                    r.Outcome = Text(stmt, 15, AuditRecordSpans.Field.Outcome, ref r.Present);
-                    r.DurationMicros = raw.sqlite3_column_type(stmt, 16) == raw.SQLITE_NULL ? null : raw.sqlite3_column_int64(stmt, 16);
-                    r.Detail = Text(stmt, 17, AuditRecordSpans.Field.Detail, ref r.Present);
-                    r.Prev = raw.sqlite3_column_blob(stmt, 18);
-                    r.Hash = raw.sqlite3_column_blob(stmt, 19);
-                    var textOk = raw.sqlite3_column_type(stmt, 16) is raw.SQLITE_NULL or raw.SQLITE_INTEGER
-                        && raw.sqlite3_column_type(stmt, 18) == raw.SQLITE_BLOB && raw.sqlite3_column_type(stmt, 19) == raw.SQLITE_BLOB;
-                    AuditCanonical.ComputeHash(r, computed);
-                    if (!textOk || r.Seq != lastSeq + 1 || !r.Prev.SequenceEqual(lastHash) || !computed.SequenceEqual(r.Hash))
-                    {
-                        bad = true;
-                        break;
-                    }
-
-                    lastSeq = r.Seq;
-                    r.Prev.CopyTo(lastPrev);
-                    r.Hash.CopyTo(lastHash);
-                    position++;
-                }
-
-                if (!bad && rc != raw.SQLITE_DONE)
-                {
-                    throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {raw.sqlite3_errmsg(db).utf8_to_string()}");
-                }
-            }
-
-            if (!bad)
-            {
-                var end = AuditVerifier.Verify([], head, new AuditHead(lastSeq, lastHash));
-                return end with { Verified = position, BadPosition = end.BadPosition is { } p && p >= 0 ? position - 1 : end.BadPosition };
-            }
-
-            // Name the damage: the pure verifier takes over from the record before the last good one, so that a
-            // record edited with its hash recomputed (which only its successor betrays) is still named.
-            var anchor = lastSeq >= 1 ? new AuditHead(lastSeq - 1, lastPrev) : AuditHead.Empty;
-            var offset = lastSeq >= 1 ? position - 1 : 0;
-            var result = AuditVerifier.Verify(ReadEvents(connection, tx, anchor.Seq + 1), head, anchor);
-            return result with
-            {
-                Verified = result.Verified + offset,
-                BadPosition = result.BadPosition is { } b && b >= 0 ? b + offset : result.BadPosition,
-            };
+            // Records past the head are tampering, but must be looked at too: read up to the larger of both.
+            command.CommandText = "SELECT coalesce(max(seq), 0) FROM audit;";
+            maxSeq = Math.Max(head.Seq, Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture));
         }
         catch (SqliteException ex)
         {
             throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {ex.Message}", ex);
         }
+
+        var parts = VerifyParts ?? (maxSeq < 20_000 ? 1 : Math.Clamp(Environment.ProcessorCount, 1, 8));
+        var ranges = new RangeScan[parts];
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, i =>
+        {
+            var lo = i == 0 ? long.MinValue : 1 + (maxSeq * i / parts);
+            var hi = i == parts - 1 ? long.MaxValue : maxSeq * (i + 1) / parts;
+            ranges[i] = ScanRange(lo, hi);
+        });
+
+        // Join the ranges in order: each must start where the previous ended.
+        long position = 0, lastSeq = 0;
+        var lastHash = AuditCanonical.GenesisHash.ToArray();
+        var lastPrev = AuditCanonical.GenesisHash.ToArray();
+        var bad = false;
+        foreach (var r in ranges)
+        {
+            if (r.Count == 0 && !r.Bad)
+            {
+                continue;
+            }
+
+            if (r.FirstSeq != lastSeq + 1 || !r.FirstPrev.AsSpan().SequenceEqual(lastHash))
+            {
+                bad = true;
+                break;
+            }
+
+            position += r.Count;
+            if (r.Count > 0)
+            {
+                lastSeq = r.LastSeq;
+                lastHash = r.LastHash;
+                lastPrev = r.LastPrev;
+            }
+
+            if (r.Bad)
+            {
+                bad = true;
+                break;
+            }
+        }
+
+        if (!bad)
+        {
+            var end = AuditVerifier.Verify([], head, new AuditHead(lastSeq, lastHash));
+            return end with
+            {
+                Verified = position,
+                BadPosition = end.BadPosition is { } p && p >= 0 ? position - 1 : end.BadPosition,
+                Message = end.Ok ? $"{position} records verified" : end.Message,
+            };
+        }
+
+        // Name the damage: the pure verifier takes over from the record before the last good one, so that a
+        // record edited with its hash recomputed (which only its successor betrays) is still named.
+        var anchor = lastSeq >= 1 ? new AuditHead(lastSeq - 1, lastPrev) : AuditHead.Empty;
+        var offset = lastSeq >= 1 ? position - 1 : 0;
+        var result = AuditVerifier.Verify(Read(anchor.Seq + 1), head, anchor);
+        return result with
+        {
+            Verified = result.Verified + offset,
+            BadPosition = result.BadPosition is { } b && b >= 0 ? b + offset : result.BadPosition,
+        };
+    }
+
+    private sealed class RangeScan
+    {
+        public long Count;
+        public long FirstSeq;
+        public byte[] FirstPrev = [];
+        public long LastSeq;
+        public byte[] LastHash = [];
+        public byte[] LastPrev = [];
+        public bool Bad;
+    }
+
+    /// <summary>Checks the records with <paramref name="lo"/> &lt;= seq &lt;= <paramref name="hi"/> among themselves; stops at the first bad one.</summary>
+    private RangeScan ScanRange(long lo, long hi)
+    {
+        var scan = new RangeScan();
+        using var connection = OpenOrThrow();
+        var db = connection.Handle!;
+        if (raw.sqlite3_prepare_v2(db, $"SELECT {Columns} FROM audit WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq;", out var stmt) != raw.SQLITE_OK)
+        {
+            throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {raw.sqlite3_errmsg(db).utf8_to_string()}");
+        }
+
+        using (stmt)
+        {
+            raw.sqlite3_bind_int64(stmt, 1, lo);
+            raw.sqlite3_bind_int64(stmt, 2, hi);
+            Span<byte> computed = stackalloc byte[AuditCanonical.HashSize];
+            var lastHash = new byte[AuditCanonical.HashSize];
+            var lastPrev = new byte[AuditCanonical.HashSize];
+            long lastSeq = 0;
+            int rc;
+            while ((rc = raw.sqlite3_step(stmt)) == raw.SQLITE_ROW)
+            {
+                var r = new AuditRecordSpans { Seq = raw.sqlite3_column_int64(stmt, 0) };
+                r.Time = Text(stmt, 1, 0, ref r.Present);
+                r.Kind = Text(stmt, 2, 0, ref r.Present);
+                r.Actor = Text(stmt, 3, 0, ref r.Present);
+                r.Agent = Text(stmt, 4, AuditRecordSpans.Field.Agent, ref r.Present);
+                r.Session = Text(stmt, 5, AuditRecordSpans.Field.Session, ref r.Present);
+                r.Call = Text(stmt, 6, AuditRecordSpans.Field.Call, ref r.Present);
+                r.Server = Text(stmt, 7, AuditRecordSpans.Field.Server, ref r.Present);
+                r.Tool = Text(stmt, 8, AuditRecordSpans.Field.Tool, ref r.Present);
+                r.Effect = Text(stmt, 9, AuditRecordSpans.Field.Effect, ref r.Present);
+                r.Rule = Text(stmt, 10, AuditRecordSpans.Field.Rule, ref r.Present);
+                r.Policy = Text(stmt, 11, AuditRecordSpans.Field.Policy, ref r.Present);
+                r.Context = Text(stmt, 12, AuditRecordSpans.Field.Context, ref r.Present);
+                r.Args = Text(stmt, 13, AuditRecordSpans.Field.Args, ref r.Present);
+                r.Result = Text(stmt, 14, AuditRecordSpans.Field.Result, ref r.Present);
+                r.Outcome = Text(stmt, 15, AuditRecordSpans.Field.Outcome, ref r.Present);
+                var durType = raw.sqlite3_column_type(stmt, 16);
+                r.DurationMicros = durType == raw.SQLITE_NULL ? null : raw.sqlite3_column_int64(stmt, 16);
+                r.Detail = Text(stmt, 17, AuditRecordSpans.Field.Detail, ref r.Present);
+                r.Prev = raw.sqlite3_column_blob(stmt, 18);
+                r.Hash = raw.sqlite3_column_blob(stmt, 19);
+                AuditCanonical.ComputeHash(r, computed);
+                var first = scan.Count == 0;
+                if (first)
+                {
+                    scan.FirstSeq = r.Seq;
+                    scan.FirstPrev = r.Prev.ToArray();
+                }
+
+                if (durType is not (raw.SQLITE_NULL or raw.SQLITE_INTEGER) || !computed.SequenceEqual(r.Hash)
+                    || (!first && (r.Seq != lastSeq + 1 || !r.Prev.SequenceEqual(lastHash))))
+                {
+                    scan.Bad = true;
+                    break;
+                }
+
+                lastSeq = r.Seq;
+                r.Prev.CopyTo(lastPrev);
+                r.Hash.CopyTo(lastHash);
+                scan.Count++;
+            }
+
+            if (!scan.Bad && rc != raw.SQLITE_DONE)
+            {
+                throw new StoreUnavailableException($"The audit store '{FilePath}' could not be read: {raw.sqlite3_errmsg(db).utf8_to_string()}");
+            }
+
+            scan.LastSeq = lastSeq;
+            scan.LastHash = lastHash;
+            scan.LastPrev = lastPrev;
+        }
+
+        return scan;
     }
 
     private static ReadOnlySpan<byte> Text(sqlite3_stmt stmt, int column, AuditRecordSpans.Field field, scoped ref AuditRecordSpans.Field present)
@@ -424,19 +511,6 @@ public sealed class SqliteAuditStore : IAuditStore
 
         present |= field;
         return raw.sqlite3_column_blob(stmt, column);
-    }
-
-    private static IEnumerable<AuditEvent> ReadEvents(SqliteConnection connection, SqliteTransaction tx, long fromSeq)
-    {
-        using var command = connection.CreateCommand();
-        command.Transaction = tx;
-        command.CommandText = $"SELECT {Columns} FROM audit WHERE seq >= $from ORDER BY seq;";
-        command.Parameters.AddWithValue("$from", fromSeq);
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            yield return ReadEvent(reader);
-        }
     }
 
     /// <inheritdoc />

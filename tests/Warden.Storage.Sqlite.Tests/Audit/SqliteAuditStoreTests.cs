@@ -53,7 +53,12 @@ public sealed class SqliteAuditStoreTests(ITestOutputHelper output) : IDisposabl
     private async Task<AuditVerification> VerifyAsync(SqliteAuditStore store)
     {
         var slow = AuditVerifier.Verify(store.Read(), await store.GetHeadAsync());
+        store.VerifyParts = 5; // ranges joined across their boundaries
+        var split = store.Verify();
+        store.VerifyParts = null;
         var fast = store.Verify();
+        Assert.True(split.Damage == fast.Damage && split.BadSeq == fast.BadSeq && split.Verified == fast.Verified && split.BadPosition == fast.BadPosition,
+            $"5 ranges: {split.Damage} at {split.BadSeq} ({split.Verified} verified); 1 range: {fast.Damage} at {fast.BadSeq} ({fast.Verified} verified)");
         Assert.True(slow.Damage == fast.Damage && slow.BadSeq == fast.BadSeq && slow.Verified == fast.Verified && slow.BadPosition == fast.BadPosition,
             $"fast path: {fast.Damage} at {fast.BadSeq} (position {fast.BadPosition}, {fast.Verified} verified); events: {slow.Damage} at {slow.BadSeq} (position {slow.BadPosition}, {slow.Verified} verified)");
         return fast;
@@ -149,6 +154,19 @@ public sealed class SqliteAuditStoreTests(ITestOutputHelper output) : IDisposabl
         await using var store = await LogOf(100);
         Sql("UPDATE audit SET dur_us = '12' WHERE seq = 42;");
         AssertBad(await VerifyAsync(store), AuditDamage.Edited, 42);
+    }
+
+    [Theory]
+    [InlineData(200)]
+    [InlineData(201)]
+    [InlineData(601)]
+    public async Task Tamper_AtRangeBoundaries_Caught(int seq)
+    {
+        await using var store = await LogOf(1000);
+        Sql($"DELETE FROM audit WHERE seq = {seq};");
+        AssertBad(await VerifyAsync(store), AuditDamage.Deleted, seq);
+        Sql($"UPDATE audit SET detail = 'x' WHERE seq = {seq + 1};");
+        AssertBad(await VerifyAsync(store), AuditDamage.Deleted, seq);
     }
 
     [Fact]
