@@ -88,12 +88,13 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
         }
         catch (Exception ex)
         {
+            // The agent learns that the audit is down, not where it lives or why: details go to the log.
             var why = ex is TimeoutException
                 ? $"the audit store did not confirm the record within {audit.WriteTimeout.TotalSeconds:0.###} s"
-                : ex.Message;
+                : "the audit store cannot write";
             if (!audit.AllowOnFailure)
             {
-                audit.LogRefusal(call.DisplayName, why);
+                audit.LogRefusal(call.DisplayName, ex.Message);
                 Outcome(call, callId, AuditKinds.CallCancelled, "not_forwarded", "refused: the intent record was not durable in time: " + why);
                 return new Permit(d, forward: false, $"refused: Warden could not record this call in its audit log ({why}); calls are refused until the audit store accepts records again");
             }
