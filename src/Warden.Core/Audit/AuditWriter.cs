@@ -68,7 +68,22 @@ public sealed class AuditWriter : IAsyncDisposable
     public AuditReceipt Enqueue(AuditEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        var receipt = new AuditReceipt(e);
+        return Enqueue(new AuditReceipt(e, null));
+    }
+
+    /// <summary>
+    /// Queues an event built later, on the writer's thread, just before it is written: the caller's path then
+    /// pays for an allocation and a queue write, not for serializing and masking arguments. The factory must only
+    /// read immutable state. If it throws, an <c>audit.error</c> event takes its place (the chain has no holes).
+    /// </summary>
+    public AuditReceipt Enqueue(Func<AuditEvent> build)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        return Enqueue(new AuditReceipt(null, build));
+    }
+
+    private AuditReceipt Enqueue(AuditReceipt receipt)
+    {
         if (!_queue.Writer.TryWrite(receipt))
         {
             receipt.Fail(new StoreUnavailableException(_done.Task.IsCompleted
@@ -94,7 +109,7 @@ public sealed class AuditWriter : IAsyncDisposable
                 while (batch.Count < _maxBatch && reader.TryRead(out var r))
                 {
                     batch.Add(r);
-                    events.Add(r.Event);
+                    events.Add(r.Materialize());
                 }
 
                 try
@@ -160,14 +175,34 @@ public sealed class AuditWriter : IAsyncDisposable
 public sealed class AuditReceipt
 {
     private readonly TaskCompletionSource<AuditEvent> _durable = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Func<AuditEvent>? _build;
+    private AuditEvent? _event;
 
-    internal AuditReceipt(AuditEvent e) => Event = e;
-
-    /// <summary>The event as queued.</summary>
-    public AuditEvent Event { get; }
+    internal AuditReceipt(AuditEvent? e, Func<AuditEvent>? build)
+    {
+        _event = e;
+        _build = build;
+    }
 
     /// <summary>Completes with the written event (numbered and hashed) when durable; faults with <see cref="StoreUnavailableException"/>.</summary>
     public Task<AuditEvent> Durable => _durable.Task;
+
+    internal AuditEvent Materialize()
+    {
+        if (_event is null)
+        {
+            try
+            {
+                _event = _build!();
+            }
+            catch (Exception ex)
+            {
+                _event = new AuditEvent { Time = DateTimeOffset.UtcNow, Kind = "audit.error", Actor = "warden", Detail = "could not build an audit event: " + ex.Message };
+            }
+        }
+
+        return _event;
+    }
 
     internal void Succeed(AuditEvent written) => _durable.TrySetResult(written);
 

@@ -55,8 +55,14 @@ internal sealed partial class AuditLog : IAsyncDisposable
     /// <summary>Queues an event, stamping its time when unset.</summary>
     public AuditReceipt Record(AuditEvent e) => Writer.Enqueue(e.Time == default ? e with { Time = _time.GetUtcNow() } : e);
 
-    /// <summary>A new call id: 16 random bytes, hex.</summary>
-    public static string NewCallId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+    /// <summary>Queues an event built on the writer's thread (see <see cref="AuditWriter.Enqueue(Func{AuditEvent})"/>).</summary>
+    public AuditReceipt Record(Func<AuditEvent> build) => Writer.Enqueue(build);
+
+    private static readonly string CallPrefix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+    private static long s_calls;
+
+    /// <summary>A new call id, unique across processes in practice: 12 random hex digits per process, then a counter.</summary>
+    public static string NewCallId() => string.Create(null, stackalloc char[32], $"{CallPrefix}-{Interlocked.Increment(ref s_calls):x}");
 
     /// <summary>Notes a call forwarded unrecorded under <c>on_failure: allow</c>; an <c>audit.gap</c> event records it later.</summary>
     public void NoteUnrecorded()

@@ -31,9 +31,12 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
         var callId = AuditLog.NewCallId();
         var actor = "agent:" + call.Agent.Name;
         var effect = d.IsError ? "error" : EffectNames.Name(d.Effect);
-        audit.Record(new AuditEvent
+        // Built on the writer's thread: the decision path pays for a closure and a queue write, not for
+        // serializing and masking the arguments. CallContext and the decision are immutable by then.
+        var received = call.ReceivedAt == default ? audit.Time.GetUtcNow() : call.ReceivedAt;
+        audit.Record(() => new AuditEvent
         {
-            Time = call.ReceivedAt,
+            Time = received,
             Kind = AuditKinds.Decision,
             Actor = actor,
             Agent = call.Agent.Name,
