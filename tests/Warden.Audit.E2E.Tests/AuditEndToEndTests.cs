@@ -183,6 +183,42 @@ public sealed class AuditEndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task OnFailureAllow_HeldLock_ForwardsAfterBound_AndRecordsTheGapWhenTheStoreReturns()
+    {
+        using var folder = new GatewayFolder(onFailure: "allow", writeTimeout: "500ms");
+        await using var gateway = await GatewayProcess.StartAsync(folder);
+        await using var client = await gateway.ConnectAsync();
+        await EventuallySucceedsAsync(client);
+        using (var holder = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = folder.AuditDb, Pooling = false }.ToString()))
+        {
+            holder.Open();
+            using (var begin = holder.CreateCommand())
+            {
+                begin.CommandText = "BEGIN EXCLUSIVE;";
+                begin.ExecuteNonQuery();
+            }
+
+            var sw = Stopwatch.StartNew();
+            var (ok, text) = await client.TryCallAsync("workplace__read_mail", ReadMail(5));
+            Assert.True(ok, text); // the operator chose availability over the record
+            Assert.InRange(sw.Elapsed.TotalSeconds, 0.45, 3);
+            using var rollback = holder.CreateCommand();
+            rollback.CommandText = "ROLLBACK;";
+            rollback.ExecuteNonQuery();
+        }
+
+        Assert.Contains(folder.Operations(), o => o.Seq is null); // forwarded without a sequence number
+        await EventuallySucceedsAsync(client);
+        await Task.Delay(500);
+        await gateway.KillAsync();
+        var (result, records) = await folder.ReadAuditAsync();
+        Assert.True(result.Ok, result.Message);
+        var gap = Assert.Single(records.Values, e => e.Kind == AuditKinds.AuditGap);
+        output.WriteLine(gap.Detail);
+        Assert.Contains("\"allowed_unrecorded\":1", gap.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Canary_SecretArguments_NeverInPlainTextInStoreWalExportOrLogs()
     {
         const string keyed = "CANARY-k3y3d-9f2e7d1c";
