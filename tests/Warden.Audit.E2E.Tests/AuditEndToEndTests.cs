@@ -219,6 +219,45 @@ public sealed class AuditEndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Api_QueryTailOpenApi_AndAdministrationIsRecorded()
+    {
+        using var folder = new GatewayFolder();
+        var (initExit, init) = await Paths.CliAsync("init", "--config", folder.ConfigPath, "--no-save");
+        Assert.True(initExit == 0, init);
+        var token = init.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("wdn_", StringComparison.Ordinal));
+        await using var gateway = await GatewayProcess.StartAsync(folder);
+        var url = $"http://127.0.0.1:{folder.Port}";
+        await using (var client = await gateway.ConnectAsync())
+        {
+            await EventuallySucceedsAsync(client);
+        }
+
+        var (exit, text) = await Paths.CliAsync("agents", "add", "helper", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        await Task.Delay(1000); // the change feed reaches the audit within ~100 ms
+
+        (exit, text) = await Paths.CliAsync("audit", "query", "--tool", "read_mail", "--kind", "call.forwarded", "--json", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        Assert.Contains("\"kind\":\"call.forwarded\"", text, StringComparison.Ordinal);
+        (exit, text) = await Paths.CliAsync("audit", "query", "--text", "helper", "--json", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        Assert.Contains("\"kind\":\"principal.added\"", text, StringComparison.Ordinal);
+        Assert.Contains("\"actor\":\"operator:admin\"", text, StringComparison.Ordinal); // admin.request, with the path naming the agent
+        (exit, text) = await Paths.CliAsync("audit", "tail", "-n", "5", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        output.WriteLine(text);
+
+        using var http = new HttpClient();
+        var openApi = await http.GetStringAsync(url + "/api/v1/openapi.json");
+        Assert.Contains("\"/api/v1/audit\"", openApi, StringComparison.Ordinal);
+        var anonymous = await http.GetAsync(url + "/api/v1/audit");
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        var verify = await http.GetStringAsync(url + "/api/v1/audit/verify");
+        Assert.Contains("\"ok\":true", verify, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Canary_SecretArguments_NeverInPlainTextInStoreWalExportOrLogs()
     {
         const string keyed = "CANARY-k3y3d-9f2e7d1c";
