@@ -242,10 +242,28 @@ public sealed class AuditEndToEndTests(ITestOutputHelper output)
         (exit, text) = await Paths.CliAsync("audit", "query", "--text", "helper", "--json", "--url", url, "--token", token);
         Assert.True(exit == 0, text);
         Assert.Contains("\"kind\":\"principal.added\"", text, StringComparison.Ordinal);
-        Assert.Contains("\"actor\":\"operator:admin\"", text, StringComparison.Ordinal); // admin.request, with the path naming the agent
+        (exit, text) = await Paths.CliAsync("audit", "query", "--kind", "admin.request", "--json", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        Assert.Contains("\"actor\":\"operator:admin\"", text, StringComparison.Ordinal);
+        Assert.Contains("/api/v1/agents", text, StringComparison.Ordinal);
         (exit, text) = await Paths.CliAsync("audit", "tail", "-n", "5", "--url", url, "--token", token);
         Assert.True(exit == 0, text);
         output.WriteLine(text);
+
+        // A broken policy reload is recorded as rejected, a good one as loaded.
+        using var admin = new HttpClient { BaseAddress = new Uri(url) };
+        admin.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        File.WriteAllText(Path.Combine(folder.Root, "policy.yaml"), "version: 1\ndefault: maybe\n");
+        (await admin.PostAsync("/api/v1/policy/reload", null)).EnsureSuccessStatusCode();
+        File.WriteAllText(Path.Combine(folder.Root, "policy.yaml"), "version: 1\ndefault: allow\nrules:\n  - id: deny-posts\n    match: { tool: post_message }\n    effect: deny\n");
+        (await admin.PostAsync("/api/v1/policy/reload", null)).EnsureSuccessStatusCode();
+        await Task.Delay(1000);
+        (exit, text) = await Paths.CliAsync("audit", "query", "--kind", "policy.*", "--json", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        output.WriteLine(text);
+        Assert.Contains("\"kind\":\"policy.rejected\"", text, StringComparison.Ordinal);
+        Assert.True(text.Split("\"kind\":\"policy.loaded\"").Length - 1 >= 2, "policy.loaded at start and after the good reload");
+        Assert.DoesNotContain("\"agent\":null", text, StringComparison.Ordinal); // absent fields are left out
 
         using var http = new HttpClient();
         var openApi = await http.GetStringAsync(url + "/api/v1/openapi.json");

@@ -291,7 +291,7 @@ internal static class AuditCommands
             var detail = Output.Str(e, "detail");
             table.AddRow(
                 seq.ToString(CultureInfo.InvariantCulture),
-                Markup.Escape(Output.Str(e, "time")),
+                Markup.Escape(ShortTime(Output.Str(e, "time"))),
                 Markup.Escape(Output.Str(e, "kind")),
                 Markup.Escape(Output.Str(e, "actor")),
                 Markup.Escape(server.Length > 0 ? server + "__" + tool : tool),
@@ -308,6 +308,9 @@ internal static class AuditCommands
 
         return last;
     }
+
+    // Tables show the time of day to the millisecond (UTC); --json has the full timestamp.
+    private static string ShortTime(string time) => time.Length >= 23 ? time[11..23] : time;
 
     private static string DataFolder(string configPath)
     {

@@ -14,20 +14,20 @@ public sealed record AuditRecordView
     [JsonPropertyName("time")] public string Time { get; init; } = "";
     [JsonPropertyName("kind")] public string Kind { get; init; } = "";
     [JsonPropertyName("actor")] public string Actor { get; init; } = "";
-    [JsonPropertyName("agent")] public string? Agent { get; init; }
-    [JsonPropertyName("session")] public string? Session { get; init; }
-    [JsonPropertyName("call")] public string? Call { get; init; }
-    [JsonPropertyName("server")] public string? Server { get; init; }
-    [JsonPropertyName("tool")] public string? Tool { get; init; }
-    [JsonPropertyName("effect")] public string? Effect { get; init; }
-    [JsonPropertyName("rule")] public string? Rule { get; init; }
-    [JsonPropertyName("policy")] public string? Policy { get; init; }
-    [JsonPropertyName("context")] public string? Context { get; init; }
-    [JsonPropertyName("args")] public string? Args { get; init; }
-    [JsonPropertyName("result")] public string? Result { get; init; }
-    [JsonPropertyName("outcome")] public string? Outcome { get; init; }
-    [JsonPropertyName("dur_us")] public long? DurUs { get; init; }
-    [JsonPropertyName("detail")] public string? Detail { get; init; }
+    [JsonPropertyName("agent"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Agent { get; init; }
+    [JsonPropertyName("session"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Session { get; init; }
+    [JsonPropertyName("call"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Call { get; init; }
+    [JsonPropertyName("server"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Server { get; init; }
+    [JsonPropertyName("tool"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Tool { get; init; }
+    [JsonPropertyName("effect"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Effect { get; init; }
+    [JsonPropertyName("rule"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Rule { get; init; }
+    [JsonPropertyName("policy"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Policy { get; init; }
+    [JsonPropertyName("context"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Context { get; init; }
+    [JsonPropertyName("args"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Args { get; init; }
+    [JsonPropertyName("result"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Result { get; init; }
+    [JsonPropertyName("outcome"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Outcome { get; init; }
+    [JsonPropertyName("dur_us"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? DurUs { get; init; }
+    [JsonPropertyName("detail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Detail { get; init; }
     [JsonPropertyName("prev")] public string Prev { get; init; } = "";
     [JsonPropertyName("hash")] public string Hash { get; init; } = "";
 
