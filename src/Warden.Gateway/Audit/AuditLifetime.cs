@@ -136,10 +136,13 @@ internal sealed partial class AuditLifetime(AuditLog audit, IWardenStore store, 
                     }),
                 });
                 break;
+            case ChangeTopics.Stop when StopEvent(change) is { } stop:
+                audit.Record(stop);
+                break;
             default:
                 audit.Record(new AuditEvent
                 {
-                    Kind = change.Topic + "." + (change.Payload ?? "changed"),
+                    Kind = change.Topic + ".changed",
                     Actor = "warden",
                     Agent = change.Topic == ChangeTopics.Stop ? change.Key : null,
                     Detail = AuditLog.Json(w =>
@@ -153,6 +156,48 @@ internal sealed partial class AuditLifetime(AuditLog audit, IWardenStore store, 
                     }),
                 });
                 break;
+        }
+    }
+
+    /// <summary>
+    /// A stop, pause or resume: the feed's payload is <c>{event: stopped|paused|resumed, scope, target, by, reason}</c>
+    /// (see <see cref="IWardenStore"/>); it becomes <c>agent.stopped</c>, <c>agent.paused</c> or <c>agent.resumed</c>.
+    /// </summary>
+    private static AuditEvent? StopEvent(StoreChange change)
+    {
+        if (change.Payload is not { Length: > 0 } payload)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(payload);
+            var root = doc.RootElement;
+            string? Str(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString() : null;
+            if (Str("event") is not { Length: > 0 } what)
+            {
+                return null;
+            }
+
+            var scope = Str("scope");
+            return new AuditEvent
+            {
+                Kind = AuditKinds.AgentPrefix + what,
+                Actor = Str("by") ?? "warden",
+                Agent = scope is null or "agent" ? Str("target") : null,
+                Detail = AuditLog.Json(w =>
+                {
+                    w.WriteString("stop", change.Key);
+                    w.WriteString("scope", scope);
+                    w.WriteString("target", Str("target"));
+                    w.WriteString("reason", Str("reason"));
+                }),
+            };
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
         }
     }
 

@@ -99,6 +99,8 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
             {
                 audit.LogRefusal(call.DisplayName, ex.Message);
                 Outcome(call, callId, AuditKinds.CallCancelled, "not_forwarded", "refused: the intent record was not durable in time: " + why);
+                // The inner decider may hold resources for a forwarded call (a limit's slot, a stop tracker entry).
+                await permit.CompleteAsync(null, new OperationCanceledException("not forwarded: " + why)).ConfigureAwait(false);
                 return new Permit(d, forward: false, $"refused: Warden could not record this call in its audit log ({why}); calls are refused until the audit store accepts records again");
             }
 
