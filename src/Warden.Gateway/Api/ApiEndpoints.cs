@@ -18,10 +18,10 @@ public static partial class ApiEndpoints
     public static IEndpointRouteBuilder MapWardenApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1");
-        api.MapGet("/health", () => Results.Ok(new ApiError("ok", "alive"))).AllowAnonymous();
+        api.MapGet("/health", () => Results.Ok(new ApiError("ok", "alive"))).AllowAnonymous().WithSummary("Liveness");
         api.MapGet("/whoami", (ClaimsPrincipal user) => Results.Ok(new WhoAmI(
             user.FindFirstValue(WardenClaims.Kind) ?? "", user.FindFirstValue(WardenClaims.Name) ?? "", [.. user.FindAll(WardenClaims.Group).Select(c => c.Value)])))
-            .RequireAuthorization();
+            .RequireAuthorization().WithSummary("The caller's kind, name and groups");
         api.MapGet("/status", async (IServiceProvider sp, IWardenStore store, CancellationToken ct) =>
         {
             var snapshot = sp.GetRequiredService<GatewayState>().Snapshot();
@@ -34,7 +34,7 @@ public static partial class ApiEndpoints
                     snapshot.Sessions.Count(s => s.Agent == a.Name)))
                 .ToList();
             return Results.Ok(snapshot with { Agents = agents });
-        }).RequireAuthorization(Roles.Operator);
+        }).RequireAuthorization(Roles.Operator).WithSummary("Upstreams, agents, sessions and the policy in force (operator)");
 
         foreach (var (route, kind) in new[] { ("agents", PrincipalKind.Agent), ("operators", PrincipalKind.Operator), ("approvers", PrincipalKind.Approver) })
         {
@@ -42,7 +42,7 @@ public static partial class ApiEndpoints
             {
                 var list = await store.ListPrincipalsAsync(kind, all ?? false, ct).ConfigureAwait(false);
                 return Results.Ok(list.Select(View).ToList());
-            }).RequireAuthorization(Roles.Operator);
+            }).RequireAuthorization(Roles.Operator).WithSummary($"List {route} (operator)");
 
             api.MapPost("/" + route, async (AddPrincipalRequest request, IWardenStore store, TimeProvider time, CancellationToken ct) =>
             {
@@ -61,7 +61,7 @@ public static partial class ApiEndpoints
 
                 await store.PublishChangeAsync(ChangeTopics.Principal, request.Name!, "added", ct).ConfigureAwait(false);
                 return Results.Ok(new AddPrincipalResponse(kind.ToString().ToLowerInvariant(), request.Name!, token, groups));
-            }).RequireAuthorization(Roles.Operator);
+            }).RequireAuthorization(Roles.Operator).WithSummary($"Add one of the {route}; the token is in the answer, once (operator)");
 
             api.MapDelete("/" + route + "/{name}", async (string name, ClaimsPrincipal user, IWardenStore store, TimeProvider time, CancellationToken ct) =>
             {
@@ -82,7 +82,7 @@ public static partial class ApiEndpoints
 
                 await store.PublishChangeAsync(ChangeTopics.Principal, name, "revoked", ct).ConfigureAwait(false);
                 return Results.NoContent();
-            }).RequireAuthorization(Roles.Operator);
+            }).RequireAuthorization(Roles.Operator).WithSummary($"Revoke one of the {route} (operator)");
         }
 
         api.MapDecisionApi();
@@ -95,7 +95,7 @@ public static partial class ApiEndpoints
                 result.Policy?.Version ?? "unchanged",
                 [.. result.Diagnostics.Where(d => !d.IsWarning).Select(d => d.ToString())],
                 [.. result.Diagnostics.Where(d => d.IsWarning).Select(d => d.ToString())]));
-        }).RequireAuthorization(Roles.Operator);
+        }).RequireAuthorization(Roles.Operator).WithSummary("Reload the policy; a bad one is rejected and the last good one stays (operator)");
 
         return app;
     }
