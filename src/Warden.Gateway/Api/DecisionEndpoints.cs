@@ -194,6 +194,7 @@ public static class DecisionEndpoints
                 ? ToolClassifier.FromAnnotations(request.Annotations?.ReadOnlyHint, request.Annotations?.DestructiveHint, request.Annotations?.OpenWorldHint)
                 : ToolClasses.ReadOnly,
             ReceivedAt = time.GetUtcNow(),
+            Channel = "api",
         };
         var permit = await decider.DecideAsync(call, ct).ConfigureAwait(false);
         return Results.Ok(View(registry.Add(name, permit)));

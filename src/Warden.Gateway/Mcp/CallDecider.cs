@@ -19,9 +19,11 @@ internal interface ICallDecider
 internal sealed class Permit
 {
     private readonly Func<CallToolResult?, Exception?, ValueTask>? _complete;
+    private readonly Func<string?>? _cancellationMessage;
 
-    public Permit(Decision decision, bool forward, string message, CancellationToken cancellation = default, IReadOnlyDictionary<string, JsonNode?>? meta = null, Func<CallToolResult?, Exception?, ValueTask>? complete = null)
+    public Permit(Decision decision, bool forward, string message, CancellationToken cancellation = default, IReadOnlyDictionary<string, JsonNode?>? meta = null, Func<CallToolResult?, Exception?, ValueTask>? complete = null, Func<string?>? cancellationMessage = null)
     {
+        _cancellationMessage = cancellationMessage;
         Decision = decision;
         Forward = forward;
         Message = message;
@@ -43,7 +45,7 @@ internal sealed class Permit
     public CancellationToken Cancellation { get; }
 
     /// <summary>Why <see cref="Cancellation"/> fired, for the agent.</summary>
-    public string? CancellationMessage { get; set; }
+    public string? CancellationMessage => _cancellationMessage?.Invoke();
 
     /// <summary><c>_meta</c> entries to stamp on the forwarded request (for example the audit sequence number).</summary>
     public IReadOnlyDictionary<string, JsonNode?>? Meta { get; }
@@ -52,13 +54,35 @@ internal sealed class Permit
     public ValueTask CompleteAsync(CallToolResult? result, Exception? error) => _complete?.Invoke(result, error) ?? ValueTask.CompletedTask;
 }
 
-/// <summary>The decider of the first gateway: the decision pipeline alone.</summary>
-internal sealed class PipelineCallDecider(DecisionPipeline pipeline) : ICallDecider
+/// <summary>
+/// Decides through the pipeline, holding a pass of the stop barrier from before the stop check until a forwarded
+/// call is registered where a stop can cancel it.
+/// </summary>
+internal sealed class PipelineCallDecider(DecisionPipeline pipeline, Stops.AdmissionGate gate, Stops.CallTracker tracker) : ICallDecider
 {
     public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
     {
-        var decision = pipeline.Decide(call);
-        return ValueTask.FromResult(ToPermit(decision));
+        using var pass = gate.Enter();
+        var permit = ToPermit(pipeline.Decide(call));
+        if (!permit.Forward || call.Channel != "mcp")
+        {
+            // Calls decided for the decision API run in the agent's own process: Warden cannot cancel them,
+            // it tells the agent through its events stream instead.
+            return ValueTask.FromResult(permit);
+        }
+
+        var entry = tracker.Register(call);
+        return ValueTask.FromResult(new Permit(
+            permit.Decision,
+            forward: true,
+            permit.Message,
+            entry.Cancellation.Token,
+            complete: (_, _) =>
+            {
+                entry.Dispose();
+                return ValueTask.CompletedTask;
+            },
+            cancellationMessage: () => entry.CancelledBecause));
     }
 
     /// <summary>

@@ -333,6 +333,13 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = permit.Message }] };
         }
 
+        if (permit.Cancellation.IsCancellationRequested)
+        {
+            // A stop landed between the decision and now: the call never leaves.
+            await permit.CompleteAsync(null, new OperationCanceledException()).ConfigureAwait(false);
+            return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = permit.CancellationMessage ?? "cancelled by Warden" }] };
+        }
+
         var forwarded = new CallToolRequestParams { Name = toolName, Arguments = request.Arguments, Meta = CopyMeta(request.Meta, permit.Meta) };
         ProgressRelay.Route? route = null;
         if (request.ProgressToken is { } agentToken)
@@ -957,18 +964,36 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
     {
         var owner = Owner(connection, "sampling");
         var permit = await DecideUpstreamRequestAsync(connection, owner, McpOperation.Sampling, RequestMethods.SamplingCreateMessage, cancellationToken).ConfigureAwait(false);
-        var result = await owner.Server.SampleAsync(request!, cancellationToken).ConfigureAwait(false);
-        await permit.CompleteAsync(null, null).ConfigureAwait(false);
-        return result;
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
+            var result = await owner.Server.SampleAsync(request!, linked.Token).ConfigureAwait(false);
+            await permit.CompleteAsync(null, null).ConfigureAwait(false);
+            return result;
+        }
+        catch (Exception ex)
+        {
+            await permit.CompleteAsync(null, ex).ConfigureAwait(false);
+            throw;
+        }
     }
 
     public async ValueTask<ElicitResult> OnElicitationAsync(UpstreamConnection connection, ElicitRequestParams? request, CancellationToken cancellationToken)
     {
         var owner = Owner(connection, "elicitation");
         var permit = await DecideUpstreamRequestAsync(connection, owner, McpOperation.Elicitation, RequestMethods.ElicitationCreate, cancellationToken).ConfigureAwait(false);
-        var result = await owner.Server.ElicitAsync(request!, cancellationToken).ConfigureAwait(false);
-        await permit.CompleteAsync(null, null).ConfigureAwait(false);
-        return result;
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
+            var result = await owner.Server.ElicitAsync(request!, linked.Token).ConfigureAwait(false);
+            await permit.CompleteAsync(null, null).ConfigureAwait(false);
+            return result;
+        }
+        catch (Exception ex)
+        {
+            await permit.CompleteAsync(null, ex).ConfigureAwait(false);
+            throw;
+        }
     }
 
     public async ValueTask<ListRootsResult> OnRootsAsync(UpstreamConnection connection, ListRootsRequestParams? request, CancellationToken cancellationToken)
