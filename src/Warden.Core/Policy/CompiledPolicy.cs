@@ -160,13 +160,11 @@ public sealed class CompiledPolicy
                 }
             }
 
+            // No early exit on deny: a later candidate's condition may fail, and a failed condition must make the
+            // decision an error whatever the order of the rules (a shortcut here made error-vs-deny order-dependent).
             if (best is null || rule.Entry.Effect > best.Entry.Effect)
             {
                 best = rule;
-                if (rule.Entry.Effect == Effect.Deny)
-                {
-                    break;
-                }
             }
         }
 
