@@ -16,6 +16,8 @@ using Warden.Gateway.Configuration;
 using Warden.Gateway.Mcp;
 using Warden.Gateway.Policy;
 using Warden.Gateway.Security;
+using Warden.Gateway.Stops;
+using Warden.Core.Stops;
 
 namespace Warden.Gateway;
 
@@ -100,10 +102,22 @@ public static class GatewayHost
         services.AddSingleton<PrincipalDirectory>();
         services.AddSingleton(sp => new PolicyHolder());
         services.AddSingleton<PolicyService>();
+        services.AddSingleton<StopTable>();
+        services.AddSingleton<AdmissionGate>();
+        services.AddSingleton<CallTracker>();
+        services.AddSingleton(sp => new StopService(
+            sp.GetRequiredService<StopTable>(), sp.GetRequiredService<AdmissionGate>(), sp.GetRequiredService<CallTracker>(),
+            sp.GetRequiredService<IWardenStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+
+        // The decision pipeline, in the order of docs/gateway.md: stop check first, policy last.
         services.AddSingleton(sp => new DecisionPipeline(
-            [new PolicyStage(sp.GetRequiredService<PolicyHolder>())],
+            [
+                new StopStage(sp.GetRequiredService<StopTable>(), () => sp.GetRequiredService<PolicyHolder>().Version),
+                new PolicyStage(sp.GetRequiredService<PolicyHolder>()),
+            ],
             () => sp.GetRequiredService<PolicyHolder>().Version));
-        services.AddSingleton<ICallDecider>(sp => new PipelineCallDecider(sp.GetRequiredService<DecisionPipeline>()));
+        services.AddSingleton<ICallDecider>(sp => new PipelineCallDecider(
+            sp.GetRequiredService<DecisionPipeline>(), sp.GetRequiredService<AdmissionGate>(), sp.GetRequiredService<CallTracker>()));
         services.AddSingleton<McpGateway>();
         services.AddSingleton<GatewayState>();
         services.AddSingleton<DecisionRegistry>();
@@ -128,6 +142,7 @@ public static class GatewayHost
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, DecisionJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(2, StopJsonContext.Default);
         });
         services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("api/v1", StringComparison.Ordinal) == true);
 

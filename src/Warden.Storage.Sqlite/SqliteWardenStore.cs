@@ -310,7 +310,7 @@ public sealed class SqliteWardenStore : IWardenStore
                 var inserted = await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 if (inserted == 1)
                 {
-                    await InsertChangeAsync(connection, ChangeTopics.Stop, stop.Id, "stopped", ct).ConfigureAwait(false);
+                    await InsertChangeAsync(connection, ChangeTopics.Stop, stop.Id, StopPayload(stop.IsPause ? "paused" : "stopped", stop.Scope.ToString().ToLowerInvariant(), stop.Target, stop.By, stop.Reason), ct).ConfigureAwait(false);
                 }
 
                 return inserted;
@@ -328,18 +328,28 @@ public sealed class SqliteWardenStore : IWardenStore
             async (connection, ct) =>
             {
                 using var command = connection.CreateCommand();
-                command.CommandText = "UPDATE stops SET lifted_at = $at, lifted_by = $by, lift_reason = $reason WHERE id = $id AND lifted_at IS NULL;";
+                command.CommandText = "UPDATE stops SET lifted_at = $at, lifted_by = $by, lift_reason = $reason WHERE id = $id AND lifted_at IS NULL RETURNING scope, target;";
                 command.Parameters.AddWithValue("$id", id);
                 command.Parameters.AddWithValue("$by", by);
                 command.Parameters.AddWithValue("$reason", reason);
                 command.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(at));
-                var changed = await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
-                if (changed)
+                string? scope = null, target = null;
+                using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
                 {
-                    await InsertChangeAsync(connection, ChangeTopics.Stop, id, "resumed", ct).ConfigureAwait(false);
+                    if (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        scope = reader.GetString(0);
+                        target = reader.GetString(1);
+                    }
                 }
 
-                return changed;
+                if (scope is null)
+                {
+                    return false;
+                }
+
+                await InsertChangeAsync(connection, ChangeTopics.Stop, id, StopPayload("resumed", scope, target!, by, reason), ct).ConfigureAwait(false);
+                return true;
             },
             cancellationToken).ConfigureAwait(false);
         if (lifted)
@@ -375,6 +385,9 @@ public sealed class SqliteWardenStore : IWardenStore
                 return list;
             },
             cancellationToken).ConfigureAwait(false);
+
+    private static string StopPayload(string what, string scope, string target, string by, string reason) =>
+        System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = what, ["scope"] = scope, ["target"] = target, ["by"] = by, ["reason"] = reason });
 
     // Inside the caller's write transaction, so the record and its change commit together.
     private async ValueTask InsertChangeAsync(SqliteConnection connection, string topic, string key, string? payload, CancellationToken ct)

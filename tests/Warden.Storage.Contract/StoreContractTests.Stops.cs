@@ -81,6 +81,7 @@ public abstract partial class StoreContractTests
 
         Assert.All(seen, c => Assert.Equal(ChangeTopics.Stop, c.Topic));
         Assert.All(seen, c => Assert.Equal("stp-9", c.Key));
-        Assert.Equal(["stopped", "resumed"], seen.Select(c => c.Payload));
+        Assert.Equal(["stopped", "resumed"], seen.Select(c => System.Text.Json.JsonDocument.Parse(c.Payload!).RootElement.GetProperty("event").GetString()));
+        Assert.All(seen, c => Assert.Equal("inbox-helper", System.Text.Json.JsonDocument.Parse(c.Payload!).RootElement.GetProperty("target").GetString()));
     }
 }

@@ -53,7 +53,8 @@ public interface IWardenStore : IAsyncDisposable
 
     /// <summary>
     /// Records a stop and publishes it on the change feed (topic <see cref="ChangeTopics.Stop"/>, key = the stop's
-    /// id) in the same transaction, so every process sees it. Idempotent by id.
+    /// id, payload = JSON <c>{event: stopped|paused|resumed, scope, target, by, reason}</c>) in the same
+    /// transaction, so every process sees it. Idempotent by id.
     /// </summary>
     ValueTask AddStopAsync(StopRecord stop, CancellationToken cancellationToken = default);
 

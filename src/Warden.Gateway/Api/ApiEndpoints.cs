@@ -86,6 +86,7 @@ public static partial class ApiEndpoints
         }
 
         api.MapDecisionApi();
+        api.MapStopApi();
 
         api.MapPost("/policy/reload", async (PolicyService policy, CancellationToken ct) =>
         {
