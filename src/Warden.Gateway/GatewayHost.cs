@@ -116,8 +116,8 @@ public static class GatewayHost
                 new PolicyStage(sp.GetRequiredService<PolicyHolder>()),
             ],
             () => sp.GetRequiredService<PolicyHolder>().Version));
-        services.AddSingleton<ICallDecider>(sp => new PipelineCallDecider(
-            sp.GetRequiredService<DecisionPipeline>(), sp.GetRequiredService<AdmissionGate>(), sp.GetRequiredService<CallTracker>()));
+        services.AddSingleton(sp => new Core.Limits.LimitCounters(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ICallDecider, PipelineCallDecider>();
         services.AddSingleton<McpGateway>();
         services.AddSingleton<GatewayState>();
         services.AddSingleton<DecisionRegistry>();

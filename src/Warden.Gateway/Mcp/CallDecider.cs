@@ -58,16 +58,36 @@ internal sealed class Permit
 /// Decides through the pipeline, holding a pass of the stop barrier from before the stop check until a forwarded
 /// call is registered where a stop can cancel it.
 /// </summary>
-internal sealed class PipelineCallDecider(DecisionPipeline pipeline, Stops.AdmissionGate gate, Stops.CallTracker tracker) : ICallDecider
+internal sealed partial class PipelineCallDecider(
+    DecisionPipeline pipeline,
+    Stops.AdmissionGate gate,
+    Stops.CallTracker tracker,
+    Core.Policy.PolicyHolder policy,
+    Core.Limits.LimitCounters limits,
+    Stops.StopService stops,
+    Microsoft.Extensions.Logging.ILogger<PipelineCallDecider> logger) : ICallDecider
 {
     public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
     {
         using var pass = gate.Enter();
-        var permit = ToPermit(pipeline.Decide(call));
+        var decision = pipeline.Decide(call);
+        IDisposable? release = null;
+        if (decision is { Effect: Effect.Allow, IsError: false } && policy.Current is { } current)
+        {
+            // Limits count only calls that would run: a denied call uses no budget.
+            var verdict = limits.Acquire(current.LimitsFor(call), call, out release);
+            if (verdict.Exceeded is { } limit)
+            {
+                decision = LimitDecision(limit, verdict.Message!, call, decision.PolicyVersion);
+            }
+        }
+
+        var permit = ToPermit(decision);
         if (!permit.Forward || call.Channel != "mcp")
         {
             // Calls decided for the decision API run in the agent's own process: Warden cannot cancel them,
             // it tells the agent through its events stream instead.
+            release?.Dispose();
             return ValueTask.FromResult(permit);
         }
 
@@ -79,11 +99,32 @@ internal sealed class PipelineCallDecider(DecisionPipeline pipeline, Stops.Admis
             entry.Cancellation.Token,
             complete: (_, _) =>
             {
+                release?.Dispose();
                 entry.Dispose();
                 return ValueTask.CompletedTask;
             },
             cancellationMessage: () => entry.CancelledBecause));
     }
+
+    private Decision LimitDecision(Core.Limits.LimitRule limit, string message, CallContext call, string version)
+    {
+        switch (limit.OnExceed)
+        {
+            case Core.Limits.ExceedAction.Ask:
+                return new Decision(Effect.Ask, limit.Id, message, version);
+            case Core.Limits.ExceedAction.PauseAgent:
+                // The pause lands in the stop table at once (before this call's pass is returned), so the
+                // agent's next call is refused; its record and the cancellation of calls in flight follow.
+                var pause = stops.StopAsync(Core.Stops.StopScope.Agent, call.Agent.Name, "breaker:" + limit.Id, message, pause: true);
+                _ = pause.ContinueWith(t => LogPauseFailed(logger, call.Agent.Name, t.Exception?.GetBaseException().Message ?? ""), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                return new Decision(Effect.Deny, limit.Id, $"paused: {message}; an operator must resume the agent", version);
+            default:
+                return new Decision(Effect.Deny, limit.Id, message, version);
+        }
+    }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Error, Message = "Pausing agent {Agent} failed: {Error}")]
+    private static partial void LogPauseFailed(Microsoft.Extensions.Logging.ILogger logger, string agent, string error);
 
     /// <summary>
     /// Only allow forwards. Ask and shadow have no implementation yet, so they deny rather than forward:

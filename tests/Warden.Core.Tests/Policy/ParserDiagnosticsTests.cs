@@ -294,14 +294,14 @@ public class ParserDiagnosticsTests
     }
 
     [Fact]
-    public void Compile_Limits_WarnNotEnforced()
+    public void Compile_BadLimit_ReportsLineAndHint()
     {
-        var w = Warnings("""
+        var w = Errors("""
             limits:
               - id: velocity
-                rate: 10 per minute
+                rate: ten a minute
             """);
-        Assert.Contains(w, d => d.Message.Contains("limit 'velocity' is not enforced", StringComparison.Ordinal) && d.Line == 2);
+        Assert.Contains(w, d => d.Message.Contains("cannot read rate 'ten a minute'", StringComparison.Ordinal) && d.Line == 3 && !d.IsWarning);
     }
 
     [Fact]
