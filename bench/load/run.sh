@@ -31,10 +31,11 @@ rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { [ -r "/proc/$1/stat" ] && awk '{sub(/.*\) /,""); print $12+$13}' "/proc/$1/stat" || echo 0; }
 
-WPID=""; LOADPID=""
+WPID=""; LOADPID=""; DOGPID=""
 cleanup() {
   [ -n "$WPID" ] && kill "$WPID" 2>/dev/null || true
   [ -n "$LOADPID" ] && kill "$LOADPID" 2>/dev/null || true
+  [ -n "$DOGPID" ] && kill "$DOGPID" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -121,6 +122,8 @@ log "RSS at rest: warden ${RSS_REST_W} kB, node child ${RSS_REST_C} kB"
 OUT=$RES/mcp_all.jsonl
 CW0=$(cpu_ticks "$WPID"); CC0=$(cpu_ticks "$WCHILD")
 log "run_mcp_all.sh REPS=$REPS N=$N WARMUP=$WARMUP CONC=$CONC CONC_N=$CONC_N; ports se=$SE_PORT proxy=$PROXY_PORT warden=$WARDEN_PORT"
+# A watchdog notes when the warden process goes away (it must live through the whole run).
+( for i in $(seq 1 7200); do kill -0 "$WPID" 2>/dev/null || { echo "[$(date +%H:%M:%S)] WARDEN $WPID EXITED"; tail -12 "$WORK/serve.log"; exit 0; }; sleep 0.5; done ) & DOGPID=$!
 (cd "$WORK/peers" && OUT=$OUT GATEWAY_URL=$URL/mcp GATEWAY_PIDS=$WPID ./run_mcp_all.sh)
 CW1=$(cpu_ticks "$WPID"); CC1=$(cpu_ticks "$WCHILD")
 # 7. memory after load
@@ -150,7 +153,7 @@ if [ "$PROFILE" = 1 ] && command -v perf > /dev/null; then
   perf report -i "$WORK/perf.data" --no-children --sort dso,sym --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 > "$RES/perf_top.txt" || true
   log "perf summary in $RES/perf_top.txt (raw: $WORK/perf.data)"
 fi
-kill "$LOADPID" 2>/dev/null || true; LOADPID=""
+kill "$LOADPID" "$DOGPID" 2>/dev/null || true; LOADPID=""; DOGPID=""
 stop_warden
 
 CALLS=$(( REPS * (1 + WARMUP + N + CONC + CONC_N) ))
