@@ -105,6 +105,7 @@ public static class GatewayHost
         services.AddSingleton<StopTable>();
         services.AddSingleton<AdmissionGate>();
         services.AddSingleton<CallTracker>();
+        services.AddSingleton<DenialLog>();
         services.AddSingleton(sp => new StopService(
             sp.GetRequiredService<StopTable>(), sp.GetRequiredService<AdmissionGate>(), sp.GetRequiredService<CallTracker>(),
             sp.GetRequiredService<IWardenStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));

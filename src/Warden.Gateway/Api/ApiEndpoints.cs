@@ -25,23 +25,24 @@ public static partial class ApiEndpoints
         api.MapGet("/status", async (IServiceProvider sp, IWardenStore store, CancellationToken ct) =>
         {
             var snapshot = sp.GetRequiredService<GatewayState>().Snapshot();
-            var policy = sp.GetRequiredService<Core.Policy.PolicyHolder>().Current;
             var agents = (await store.ListPrincipalsAsync(PrincipalKind.Agent, false, ct).ConfigureAwait(false))
-                .Select(a => new AgentStatus(
-                    a.Name,
-                    [.. a.Groups.Concat(policy?.GroupsOf(a.Name) ?? []).Distinct(StringComparer.Ordinal)],
-                    "active",
-                    snapshot.Sessions.Count(s => s.Agent == a.Name)))
-                .ToList();
+                .Select(a => AgentState(sp, a, snapshot)).ToList();
             return Results.Ok(snapshot with { Agents = agents });
         }).RequireAuthorization(Roles.Operator).WithSummary("Upstreams, agents, sessions and the policy in force (operator)");
 
         foreach (var (route, kind) in new[] { ("agents", PrincipalKind.Agent), ("operators", PrincipalKind.Operator), ("approvers", PrincipalKind.Approver) })
         {
-            api.MapGet("/" + route, async (IWardenStore store, bool? all, CancellationToken ct) =>
+            api.MapGet("/" + route, async (IServiceProvider sp, IWardenStore store, bool? all, CancellationToken ct) =>
             {
                 var list = await store.ListPrincipalsAsync(kind, all ?? false, ct).ConfigureAwait(false);
-                return Results.Ok(list.Select(View).ToList());
+                if (kind != PrincipalKind.Agent)
+                {
+                    return Results.Ok(list.Select(View).ToList());
+                }
+
+                // Agents come with their state: active, stopped or paused; limit levels; recent denials.
+                var snapshot = sp.GetRequiredService<GatewayState>().Snapshot();
+                return Results.Ok(list.Select(p => View(p) with { Status = p.IsActive ? AgentState(sp, p, snapshot) : null }).ToList());
             }).RequireAuthorization(Roles.Operator).WithSummary($"List {route} (operator)");
 
             api.MapPost("/" + route, async (AddPrincipalRequest request, IWardenStore store, TimeProvider time, CancellationToken ct) =>
@@ -99,6 +100,32 @@ public static partial class ApiEndpoints
         }).RequireAuthorization(Roles.Operator).WithSummary("Reload the policy; a bad one is rejected and the last good one stays (operator)");
 
         return app;
+    }
+
+    private static AgentStatus AgentState(IServiceProvider sp, Principal agent, StatusResponse snapshot)
+    {
+        var policy = sp.GetRequiredService<Core.Policy.PolicyHolder>().Current;
+        var stop = sp.GetRequiredService<Core.Stops.StopTable>().ForAgent(agent.Name);
+        var counters = sp.GetRequiredService<Core.Limits.LimitCounters>();
+        var levels = new List<LimitLevel>();
+        foreach (var limit in policy?.Limits ?? [])
+        {
+            var key = limit.Per == Core.Limits.LimitPer.Global ? "" : agent.Name;
+            if (counters.Level(limit, key) is { } level)
+            {
+                levels.Add(new LimitLevel(limit.Id, limit.Kind.ToString().ToLowerInvariant(), Math.Round(level.Used, 2), level.Capacity, limit.Describe()));
+            }
+        }
+
+        return new AgentStatus(
+            agent.Name,
+            [.. agent.Groups.Concat(policy?.GroupsOf(agent.Name) ?? []).Distinct(StringComparer.Ordinal)],
+            stop is null ? "active" : stop.IsPause ? "paused" : "stopped",
+            snapshot.Sessions.Count(s => s.Agent == agent.Name),
+            stop?.By,
+            stop?.Reason,
+            levels,
+            sp.GetRequiredService<Stops.DenialLog>().Recent(agent.Name));
     }
 
     private static PrincipalView View(Principal p) => new(p.Kind.ToString().ToLowerInvariant(), p.Name, p.Groups, p.CreatedAt, p.RevokedAt);

@@ -65,6 +65,8 @@ internal sealed partial class PipelineCallDecider(
     Core.Policy.PolicyHolder policy,
     Core.Limits.LimitCounters limits,
     Stops.StopService stops,
+    Stops.DenialLog denials,
+    TimeProvider time,
     Microsoft.Extensions.Logging.ILogger<PipelineCallDecider> logger) : ICallDecider
 {
     public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
@@ -83,6 +85,11 @@ internal sealed partial class PipelineCallDecider(
         }
 
         var permit = ToPermit(decision);
+        if (!permit.Forward)
+        {
+            denials.Add(call.Agent.Name, new Stops.DenialView(time.GetUtcNow(), call.DisplayName, decision.RuleId, permit.Message));
+        }
+
         if (!permit.Forward || call.Channel != "mcp")
         {
             // Calls decided for the decision API run in the agent's own process: Warden cannot cancel them,
