@@ -81,7 +81,7 @@ public class PolicyExplainTests
         Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
     }
 
-    [Fact(Skip = "CLI bug, not in the policy branch's files: System.CommandLine's default exception handler catches CliException inside actions, so CliRunner never maps it to its exit code; prints 'Unhandled exception' with a stack trace and exits 1. Fix: InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }) in CliRunner.")]
+    [Fact]
     public async Task Explain_BadInput_ExitsTwoWithoutStackTrace()
     {
         var result = await Explain("--agent", "a", "--tool", "no_separator");
