@@ -104,6 +104,7 @@ public static class GatewayHost
             [new PolicyStage(sp.GetRequiredService<PolicyHolder>())],
             () => sp.GetRequiredService<PolicyHolder>().Version));
         services.AddSingleton<ICallDecider>(sp => new PipelineCallDecider(sp.GetRequiredService<DecisionPipeline>()));
+        services.AddHttpContextAccessor();
         services.AddSingleton<McpGateway>();
         services.AddSingleton<GatewayState>();
         services.AddHostedService<GatewayLifetime>();
