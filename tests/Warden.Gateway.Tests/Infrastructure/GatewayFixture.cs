@@ -14,6 +14,9 @@ public abstract class GatewayFixture : IAsyncLifetime
 
     internal abstract Task<WardenGateway> StartAsync(TempDir temp);
 
+    /// <summary>Stops what the subclass started besides the gateway (after the gateway is stopped).</summary>
+    internal virtual ValueTask StopExtrasAsync() => ValueTask.CompletedTask;
+
     public async Task InitializeAsync() => _gateway = await StartAsync(Temp);
 
     public async Task DisposeAsync()
@@ -23,6 +26,7 @@ public abstract class GatewayFixture : IAsyncLifetime
             await _gateway.DisposeAsync();
         }
 
+        await StopExtrasAsync();
         Temp.Dispose();
     }
 }
