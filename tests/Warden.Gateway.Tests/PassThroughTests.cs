@@ -162,9 +162,11 @@ public sealed class PassThroughTests(PassThroughTests.Fixture fx) : IClassFixtur
             Assert.Equal([1d, 2, 3, 4, 5], updates.Select(u => ((JsonRpcNotification)u.m).Params!["progress"]!.GetValue<double>()));
             Assert.All(updates, u => Assert.True(u.i < answer, $"update at {u.i} came after the answer at {answer}"));
 
-            // And every one reached the caller's IProgress (the SDK hands them over concurrently, so wait).
-            await Wait.UntilAsync(() => progress.Values.Count == 5, "five progress reports, got " + string.Join(",", progress.Values.Select(v => v.Progress)) + " wire: " + string.Join(" | ", wire.Select(m => System.Text.Json.JsonSerializer.Serialize(m, McpJsonUtilities.DefaultOptions))), TimeSpan.FromSeconds(3));
-            Assert.Equal([1f, 2, 3, 4, 5], progress.Values.Select(v => v.Progress).Order());
+            // The caller's IProgress sees them too. Not necessarily all: the C# SDK client dispatches incoming
+            // messages concurrently and unregisters the progress handler when the answer is in, so an update
+            // that was on the wire before the answer can still miss the IProgress (seen with the last one).
+            Assert.NotEmpty(progress.Values);
+            Assert.All(progress.Values, v => Assert.InRange(v.Progress, 1f, 5f));
             Assert.All(progress.Values, v => Assert.Equal(5f, v.Total));
         }
     }
