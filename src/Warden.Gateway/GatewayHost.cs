@@ -119,6 +119,7 @@ public static class GatewayHost
             () => sp.GetRequiredService<PolicyHolder>().Version));
         services.AddSingleton(sp => new Core.Limits.LimitCounters(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ICallDecider, PipelineCallDecider>();
+        services.AddHttpContextAccessor();
         services.AddSingleton<McpGateway>();
         services.AddSingleton<GatewayState>();
         services.AddSingleton<DecisionRegistry>();

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using ModelContextProtocol;
 using ModelContextProtocol.Client;
@@ -32,10 +33,12 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
     private readonly ConcurrentDictionary<string, string> _resourceOwners = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _sharedSubscriptions = new(StringComparer.Ordinal);
     private readonly string _sep;
+    private readonly IHttpContextAccessor? _httpContext;
 
-    public McpGateway(WardenConfig config, ICallDecider decider, ILoggerFactory loggerFactory, TimeProvider time)
+    public McpGateway(WardenConfig config, ICallDecider decider, ILoggerFactory loggerFactory, TimeProvider time, IHttpContextAccessor? httpContext = null)
     {
         _config = config;
+        _httpContext = httpContext;
         _decider = decider;
         _time = time;
         _logger = loggerFactory.CreateLogger("Warden.Gateway");
@@ -348,6 +351,12 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             forwarded.Meta!["progressToken"] = route.UpstreamToken;
         }
 
+        // In a stateful session the handler's token follows the session, not the POST that carries the call.
+        // Clients cancel by dropping that POST (the C# SDK sends no notifications/cancelled over Streamable
+        // HTTP), and without an event store the answer could never reach them anyway: treat it as a cancel.
+        using var agentGone = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, RequestAborted());
+        cancellationToken = agentGone.Token;
+
         Interlocked.Increment(ref session.InFlight);
         using var active = session.Track(context.Server);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
@@ -388,6 +397,19 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             {
                 await route.DisposeAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>Fires when the HTTP request that carried the current message is aborted by the client.</summary>
+    private CancellationToken RequestAborted()
+    {
+        try
+        {
+            return _httpContext?.HttpContext?.RequestAborted ?? CancellationToken.None;
+        }
+        catch (ObjectDisposedException)
+        {
+            return CancellationToken.None;
         }
     }
 
