@@ -53,6 +53,9 @@ internal sealed class CallTracker
     /// <summary>Number of calls in flight.</summary>
     public int Count => _calls.Count;
 
+    /// <summary>Calls registered since start (each one forwarded, or about to be).</summary>
+    public long Registered => Volatile.Read(ref _next);
+
     /// <summary>Registers a call about to be forwarded.</summary>
     public Entry Register(CallContext call)
     {

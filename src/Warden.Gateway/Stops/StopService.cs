@@ -56,17 +56,39 @@ public sealed partial class StopService
         }
     }
 
+    /// <summary>Calls forwarded (registered in flight) since start: a barrier check for tests and the bench, which read
+    /// it right after an acknowledgement and again later; with every agent stopped it must not move.</summary>
+    public long Forwarded => _tracker.Registered;
+
+    private bool IsUnrecorded(StopRecord stop)
+    {
+        lock (_pendingGate)
+        {
+            return _unrecorded.Contains(stop);
+        }
+    }
+
     /// <summary>Stops calls in a scope.</summary>
     public async Task<StopAcknowledgement> StopAsync(StopScope scope, string target, string by, string reason, bool pause = false, CancellationToken cancellationToken = default)
     {
-        var stop = new StopRecord("stp_" + Guid.NewGuid().ToString("N")[..16], scope, scope == StopScope.All ? "" : target, by, reason, _time.GetUtcNow(), pause);
+        target = scope == StopScope.All ? "" : target;
+        if (pause && _table.Stops.FirstOrDefault(s => s.IsPause && s.Scope == scope && s.Target == target && s.By == by) is { } existing)
+        {
+            // A breaker trips once: calls that raced past the stop check while its pause was landing are refused
+            // by the breaker again, and must not pile up more pauses for the same agent.
+            return new StopAcknowledgement(existing, !IsUnrecorded(existing), 0, $"{existing.ScopeText} already paused");
+        }
+
+        var stop = new StopRecord("stp_" + Guid.NewGuid().ToString("N")[..16], scope, target, by, reason, _time.GetUtcNow(), pause);
 
         // (1) Close the gate: every stop check from now on sees the stop.
         _table.Add(stop);
 
         // (2) The barrier: calls that passed the check before (1) are now registered in flight, so (2b) reaches them.
+        // A pause (a breaker) refuses new calls only: the calls in flight were admitted within the limit, so they
+        // finish ("exactly N deletions reach the mailbox"). An operator's stop cancels them.
         await _gate.DrainAsync(CancellationToken.None).ConfigureAwait(false);
-        var cancelled = _tracker.Cancel(stop);
+        var cancelled = pause ? 0 : _tracker.Cancel(stop);
 
         // (3) Durable. A stop is in effect before this, and stays in effect if the store is down.
         var recorded = await TryRecordAsync(stop, cancellationToken).ConfigureAwait(false);
@@ -122,7 +144,7 @@ public sealed partial class StopService
 
         var before = _table.Stops.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         _table.Replace(stored.Concat(local));
-        foreach (var stop in stored.Where(s => !before.Contains(s.Id)))
+        foreach (var stop in stored.Where(s => !before.Contains(s.Id) && !s.IsPause))
         {
             // A stop issued by another process: cancel what this process has in flight in its scope.
             await _gate.DrainAsync(CancellationToken.None).ConfigureAwait(false);
