@@ -36,7 +36,7 @@ internal static class Repo
     public static string Root => RootDir.Value;
 
     /// <summary>The configuration the tests were built with (Debug or Release), read from the output path.</summary>
-    public static string Configuration => new DirectoryInfo(AppContext.BaseDirectory).Parent!.Parent!.Name;
+    public static string Configuration => new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
 
     public static string WardenDll => Existing(Path.Combine(Root, "src", "Warden.Cli", "bin", Configuration, "net10.0", "warden.dll"));
 
@@ -134,6 +134,10 @@ internal sealed class Site : IAsyncDisposable
         var app = GatewayHost.Build(Config(), new GatewayOptions { Listen = "127.0.0.1:0", LogLevel = LogLevel.Warning });
         await app.StartAsync();
         _gateways.Add(app);
+
+        // Upstreams start in the background: wait until the workplace answers (a call no test limits or counts).
+        await using var warm = await Agents.ConnectAsync(Url(app), OtherAgentToken);
+        await Agents.WarmAsync(warm);
         return app;
     }
 
@@ -241,8 +245,22 @@ internal static class Agents
     /// <summary>Waits for the upstream to have started (the first call can take the child's start-up).</summary>
     public static async Task WarmAsync(McpClient client)
     {
-        var r = await client.CallAsync("workplace__list_mail", new { limit = 1 });
-        Assert.False(r.IsError == true, r.Text());
+        var last = "";
+        var ready = await Wait.UntilAsync(async () =>
+        {
+            try
+            {
+                var r = await client.CallAsync("workplace__slow_operation", new { seconds = 0, steps = 1 });
+                last = r.Text();
+                return r.IsError != true;
+            }
+            catch (ModelContextProtocol.McpException ex)
+            {
+                last = ex.Message;
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60));
+        Assert.True(ready, "the workplace upstream did not start: " + last);
     }
 }
 

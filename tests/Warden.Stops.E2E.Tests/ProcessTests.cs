@@ -84,10 +84,24 @@ public sealed class ProcessTests(ITestOutputHelper output)
         var stops = await api2.ListAsync();
         Assert.Contains(stops, s => (string?)s!["target"] == Site.Agent && (string?)s["reason"] == "before the crash");
         await using var agent = await Agents.ConnectAsync(url, site.AgentToken);
-        var call = await agent.CallAsync("workplace__list_mail", new { limit = 1 });
-        Assert.True(call.IsError);
-        Assert.Contains("stopped by ops at", call.Text());
-        Assert.Contains("before the crash", call.Text());
+        // The upstream starts in the background; once it answers, the stop (loaded before the listener) refuses.
+        var text = "";
+        Assert.True(await Wait.UntilAsync(async () =>
+        {
+            try
+            {
+                var call = await agent.CallAsync("workplace__list_mail", new { limit = 1 });
+                text = call.Text();
+                Assert.True(call.IsError, "a stopped agent's call went through after the restart: " + text);
+                return !text.Contains("still starting", StringComparison.Ordinal);
+            }
+            catch (ModelContextProtocol.McpException ex) when (ex.Message.Contains("still starting", StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60)), text);
+        Assert.Contains("stopped by ops at", text);
+        Assert.Contains("before the crash", text);
     }
 
     [Fact]
