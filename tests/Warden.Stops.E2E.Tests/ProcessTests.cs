@@ -138,6 +138,8 @@ public sealed class ProcessTests(ITestOutputHelper output)
         var ackAfter = sw.Elapsed;
         output.WriteLine($"refused after {refusedAfter.TotalMilliseconds:0} ms; ack after {ackAfter.TotalMilliseconds:0} ms: {ack.ToJsonString()}");
         Assert.True(refusedEarly);
+        Assert.True(refusedAfter < ackAfter, "the stop was not in effect before its acknowledgement");
+        Assert.True(ackAfter < TimeSpan.FromSeconds(20), $"the acknowledgement waited {ackAfter} for the store");
         Assert.False((bool)ack["recorded"]!);
         Assert.Contains("in effect, not yet recorded", (string?)ack["message"]);
         var listed = await api.ListAsync();

@@ -72,7 +72,9 @@ internal sealed class CallTracker
         {
             if (stop.Covers(entry.Call))
             {
-                entry.Cancel(stop.Message);
+                // The call had left already: Warden abandons it and asks the upstream to cancel, but the upstream
+                // may have finished it first (MCP sends no answer to a cancelled request), so say so.
+                entry.Cancel(stop.Message + " (this call was in flight: Warden cancelled it, but the upstream may have completed it)");
                 n++;
             }
         }

@@ -9,7 +9,12 @@ namespace Warden.Gateway.Stops;
 /// <param name="Recorded">True when the stop is durable in the store; false when the store is down (it is in effect anyway).</param>
 /// <param name="Cancelled">Calls in flight that were cancelled.</param>
 /// <param name="Message">What happened, for a person.</param>
-public sealed record StopAcknowledgement(StopRecord Stop, bool Recorded, int Cancelled, string Message);
+public sealed record StopAcknowledgement(StopRecord Stop, bool Recorded, int Cancelled, string Message)
+{
+    /// <summary><see cref="StopService.Forwarded"/> when the barrier closed: for a stop of everything, the count must
+    /// not move until a resume (the bench checks this on every repetition).</summary>
+    public long ForwardedAtBarrier { get; init; }
+}
 
 /// <summary>
 /// Issues and lifts stops. A stop is acknowledged only after (1) the in-process gate for its scope is closed,
@@ -89,13 +94,17 @@ public sealed partial class StopService
         // finish ("exactly N deletions reach the mailbox"). An operator's stop cancels them.
         await _gate.DrainAsync(CancellationToken.None).ConfigureAwait(false);
         var cancelled = pause ? 0 : _tracker.Cancel(stop);
+        var forwardedAtBarrier = _tracker.Registered;
 
         // (3) Durable. A stop is in effect before this, and stays in effect if the store is down.
         var recorded = await TryRecordAsync(stop, cancellationToken).ConfigureAwait(false);
         LogStopped(_logger, stop.ScopeText, by, reason, cancelled, recorded);
         return new StopAcknowledgement(stop, recorded, cancelled, recorded
             ? $"{stop.ScopeText} stopped; {cancelled} call(s) in flight cancelled"
-            : $"{stop.ScopeText} stopped: in effect, not yet recorded (the store is unavailable; it will be recorded when the store returns); {cancelled} call(s) in flight cancelled");
+            : $"{stop.ScopeText} stopped: in effect, not yet recorded (the store is unavailable; it will be recorded when the store returns); {cancelled} call(s) in flight cancelled")
+        {
+            ForwardedAtBarrier = forwardedAtBarrier,
+        };
     }
 
     /// <summary>Lifts the stops matching a scope (or one stop by id); returns those lifted.</summary>
@@ -158,7 +167,11 @@ public sealed partial class StopService
         {
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             bound.CancelAfter(StoreBound);
-            await _store.AddStopAsync(stop, bound.Token).ConfigureAwait(false);
+
+            // WaitAsync as well as the token: SQLite waits for a locked file inside native code (busy_timeout),
+            // where no token is seen, and the acknowledgement must not wait for that. The write goes on in the
+            // background; the retry writes the same id again, which the store ignores.
+            await _store.AddStopAsync(stop, bound.Token).AsTask().WaitAsync(StoreBound, _time, CancellationToken.None).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (ex is StoreUnavailableException or OperationCanceledException or TimeoutException)
@@ -196,7 +209,7 @@ public sealed partial class StopService
                 try
                 {
                     using var bound = new CancellationTokenSource(StoreBound);
-                    await _store.AddStopAsync(stop, bound.Token).ConfigureAwait(false);
+                    await _store.AddStopAsync(stop, bound.Token).AsTask().WaitAsync(StoreBound, _time, CancellationToken.None).ConfigureAwait(false);
                     lock (_pendingGate)
                     {
                         _unrecorded.Remove(stop);
