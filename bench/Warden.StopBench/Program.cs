@@ -126,6 +126,7 @@ var report = new StringBuilder();
 foreach (var mode in new[] { "in-process", "http" })
 {
     var latencies = new List<double>(reps);
+    var inEffect = new List<double>(reps);
     long violations = 0, cancelled = 0, notRecorded = 0;
     var violatingReps = 0;
     for (var i = 0; i < reps; i++)
@@ -147,6 +148,7 @@ foreach (var mode in new[] { "in-process", "http" })
             latencies.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             id = ack.Stop.Id;
             atBarrier = ack.ForwardedAtBarrier;
+            inEffect.Add(ack.InEffectAfter.TotalMilliseconds);
             cancelled += ack.Cancelled;
             notRecorded += ack.Recorded ? 0 : 1;
         }
@@ -175,6 +177,15 @@ foreach (var mode in new[] { "in-process", "http" })
     }
 
     latencies.Sort();
+    inEffect.Sort();
+    if (inEffect.Count > 0)
+    {
+        var effectLine = string.Create(CultureInfo.InvariantCulture,
+            $"{mode,-10} stop->in effect (gate closed, barrier drained, in flight cancelled; before the store write) ms: p50 {P(inEffect, 0.50):0.000}  p90 {P(inEffect, 0.90):0.000}  p99 {P(inEffect, 0.99):0.000}  max {inEffect[^1]:0.000}");
+        Console.WriteLine(effectLine);
+        report.AppendLine(effectLine);
+    }
+
     var line = string.Create(CultureInfo.InvariantCulture,
         $"{mode,-10} stop->ack ms: p50 {P(latencies, 0.50):0.000}  p90 {P(latencies, 0.90):0.000}  p99 {P(latencies, 0.99):0.000}  max {latencies[^1]:0.000}  (n={latencies.Count}); forwarded after ack: {violations} in {violatingReps} reps; cancelled in flight: {cancelled}; unrecorded: {notRecorded}");
     Console.WriteLine(line);

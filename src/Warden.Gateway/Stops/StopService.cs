@@ -14,6 +14,9 @@ public sealed record StopAcknowledgement(StopRecord Stop, bool Recorded, int Can
     /// <summary><see cref="StopService.Forwarded"/> when the barrier closed: for a stop of everything, the count must
     /// not move until a resume (the bench checks this on every repetition).</summary>
     public long ForwardedAtBarrier { get; init; }
+
+    /// <summary>From the start of the stop to the barrier's end (gate closed, calls in flight cancelled), before the store write.</summary>
+    public TimeSpan InEffectAfter { get; init; }
 }
 
 /// <summary>
@@ -35,6 +38,7 @@ public sealed partial class StopService
     private readonly Lock _pendingGate = new();
     private readonly List<StopRecord> _unrecorded = [];
     private Task? _retry;
+    private long _localAdds;
 
     internal StopService(StopTable table, AdmissionGate gate, CallTracker tracker, IWardenStore store, TimeProvider time, ILoggerFactory loggerFactory)
     {
@@ -87,6 +91,8 @@ public sealed partial class StopService
         var stop = new StopRecord("stp_" + Guid.NewGuid().ToString("N")[..16], scope, target, by, reason, _time.GetUtcNow(), pause);
 
         // (1) Close the gate: every stop check from now on sees the stop.
+        var started = _time.GetTimestamp();
+        Interlocked.Increment(ref _localAdds);
         _table.Add(stop);
 
         // (2) The barrier: calls that passed the check before (1) are now registered in flight, so (2b) reaches them.
@@ -95,6 +101,7 @@ public sealed partial class StopService
         await _gate.DrainAsync(CancellationToken.None).ConfigureAwait(false);
         var cancelled = pause ? 0 : _tracker.Cancel(stop);
         var forwardedAtBarrier = _tracker.Registered;
+        var inEffectAfter = _time.GetElapsedTime(started);
 
         // (3) Durable. A stop is in effect before this, and stays in effect if the store is down.
         var recorded = await TryRecordAsync(stop, cancellationToken).ConfigureAwait(false);
@@ -104,6 +111,7 @@ public sealed partial class StopService
             : $"{stop.ScopeText} stopped: in effect, not yet recorded (the store is unavailable; it will be recorded when the store returns); {cancelled} call(s) in flight cancelled")
         {
             ForwardedAtBarrier = forwardedAtBarrier,
+            InEffectAfter = inEffectAfter,
         };
     }
 
@@ -144,6 +152,7 @@ public sealed partial class StopService
     /// <summary>Reads the stops in force from the store (at start, and when another process changed them).</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {
+        var adds = Volatile.Read(ref _localAdds);
         var stored = await _store.ListStopsAsync(cancellationToken).ConfigureAwait(false);
         List<StopRecord> local;
         lock (_pendingGate)
@@ -152,7 +161,21 @@ public sealed partial class StopService
         }
 
         var before = _table.Stops.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
-        _table.Replace(stored.Concat(local));
+        if (Volatile.Read(ref _localAdds) != adds)
+        {
+            // A stop was issued here while the store was read: the snapshot may predate its record, and replacing
+            // the table with it would lift that stop (calls forwarded after its acknowledgement). Only add; the
+            // stop's own change notification brings the next, complete refresh, which also removes lifted stops.
+            foreach (var s in stored.Concat(local))
+            {
+                _table.Add(s);
+            }
+        }
+        else
+        {
+            _table.Replace(stored.Concat(local));
+        }
+
         foreach (var stop in stored.Where(s => !before.Contains(s.Id) && !s.IsPause))
         {
             // A stop issued by another process: cancel what this process has in flight in its scope.
