@@ -67,6 +67,26 @@ public sealed class LimitCounters(TimeProvider time)
         return default;
     }
 
+    /// <summary>
+    /// Forgets the counts of one limit for an agent (its per-agent count and the counts of its sessions,
+    /// <c>agent/...</c>). An operator's resume of a breaker's pause calls this: otherwise the window that
+    /// tripped the breaker is still full and the first call after the resume pauses the agent again.
+    /// </summary>
+    /// <returns>How many counters were forgotten.</returns>
+    public int Reset(string limitId, string agent)
+    {
+        var n = 0;
+        foreach (var key in _counters.Keys)
+        {
+            if (key.Limit == limitId && (key.Key == agent || key.Key.StartsWith(agent + "/", StringComparison.Ordinal)) && _counters.TryRemove(key, out _))
+            {
+                n++;
+            }
+        }
+
+        return n;
+    }
+
     /// <summary>The current level of a limit for a key, for status: (used, capacity).</summary>
     public (double Used, int Capacity)? Level(LimitRule limit, string key) =>
         _counters.TryGetValue((limit.Id, key), out var c) ? c.Level(limit, time.GetTimestamp(), time) : null;

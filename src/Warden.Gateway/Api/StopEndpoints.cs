@@ -55,7 +55,7 @@ public static class StopEndpoints
             var ack = await stops.StopAsync(scope, request.Target ?? "", user.FindFirstValue(WardenClaims.Name)!, request.Reason is { Length: > 0 } r ? r : "no reason given", cancellationToken: ct).ConfigureAwait(false);
             return Results.Ok(new StopAck(View(ack.Stop), ack.Recorded, ack.Cancelled, ack.Message));
         }).RequireAuthorization(Roles.Operator).WithSummary("Stop an agent, a session, a server or everything; acknowledged once in effect (operator)");
-        api.MapPost("/stops/resume", async (ResumeRequest request, ClaimsPrincipal user, StopService stops, CancellationToken ct) =>
+        api.MapPost("/stops/resume", async (ResumeRequest request, ClaimsPrincipal user, StopService stops, Core.Limits.LimitCounters limits, CancellationToken ct) =>
         {
             if (string.IsNullOrWhiteSpace(request.Reason))
             {
@@ -69,6 +69,12 @@ public static class StopEndpoints
             }
 
             var lifted = await stops.ResumeAsync(request.Id, scope, request.Target, user.FindFirstValue(WardenClaims.Name)!, request.Reason, ct).ConfigureAwait(false);
+            foreach (var pause in lifted.Where(s => s.IsPause && s.Scope == StopScope.Agent && s.By.StartsWith("breaker:", StringComparison.Ordinal)))
+            {
+                // The resume starts the breaker's window afresh for this agent, or its next call would trip it again.
+                limits.Reset(pause.By["breaker:".Length..], pause.Target);
+            }
+
             return lifted.Count == 0
                 ? Results.NotFound(new ApiError("not_stopped", "no stop in force matches"))
                 : Results.Ok(lifted.Select(View).ToList());

@@ -53,6 +53,9 @@ internal sealed class CallTracker
     /// <summary>Number of calls in flight.</summary>
     public int Count => _calls.Count;
 
+    /// <summary>Calls registered since start (each one forwarded, or about to be).</summary>
+    public long Registered => Volatile.Read(ref _next);
+
     /// <summary>Registers a call about to be forwarded.</summary>
     public Entry Register(CallContext call)
     {
@@ -69,7 +72,9 @@ internal sealed class CallTracker
         {
             if (stop.Covers(entry.Call))
             {
-                entry.Cancel(stop.Message);
+                // The call had left already: Warden abandons it and asks the upstream to cancel, but the upstream
+                // may have finished it first (MCP sends no answer to a cancelled request), so say so.
+                entry.Cancel(stop.Message + " (this call was in flight: Warden cancelled it, but the upstream may have completed it)");
                 n++;
             }
         }

@@ -9,7 +9,15 @@ namespace Warden.Gateway.Stops;
 /// <param name="Recorded">True when the stop is durable in the store; false when the store is down (it is in effect anyway).</param>
 /// <param name="Cancelled">Calls in flight that were cancelled.</param>
 /// <param name="Message">What happened, for a person.</param>
-public sealed record StopAcknowledgement(StopRecord Stop, bool Recorded, int Cancelled, string Message);
+public sealed record StopAcknowledgement(StopRecord Stop, bool Recorded, int Cancelled, string Message)
+{
+    /// <summary><see cref="StopService.Forwarded"/> when the barrier closed: for a stop of everything, the count must
+    /// not move until a resume (the bench checks this on every repetition).</summary>
+    public long ForwardedAtBarrier { get; init; }
+
+    /// <summary>From the start of the stop to the barrier's end (gate closed, calls in flight cancelled), before the store write.</summary>
+    public TimeSpan InEffectAfter { get; init; }
+}
 
 /// <summary>
 /// Issues and lifts stops. A stop is acknowledged only after (1) the in-process gate for its scope is closed,
@@ -30,6 +38,7 @@ public sealed partial class StopService
     private readonly Lock _pendingGate = new();
     private readonly List<StopRecord> _unrecorded = [];
     private Task? _retry;
+    private long _localAdds;
 
     internal StopService(StopTable table, AdmissionGate gate, CallTracker tracker, IWardenStore store, TimeProvider time, ILoggerFactory loggerFactory)
     {
@@ -56,24 +65,54 @@ public sealed partial class StopService
         }
     }
 
+    /// <summary>Calls forwarded (registered in flight) since start: a barrier check for tests and the bench, which read
+    /// it right after an acknowledgement and again later; with every agent stopped it must not move.</summary>
+    public long Forwarded => _tracker.Registered;
+
+    private bool IsUnrecorded(StopRecord stop)
+    {
+        lock (_pendingGate)
+        {
+            return _unrecorded.Contains(stop);
+        }
+    }
+
     /// <summary>Stops calls in a scope.</summary>
     public async Task<StopAcknowledgement> StopAsync(StopScope scope, string target, string by, string reason, bool pause = false, CancellationToken cancellationToken = default)
     {
-        var stop = new StopRecord("stp_" + Guid.NewGuid().ToString("N")[..16], scope, scope == StopScope.All ? "" : target, by, reason, _time.GetUtcNow(), pause);
+        target = scope == StopScope.All ? "" : target;
+        if (pause && _table.Stops.FirstOrDefault(s => s.IsPause && s.Scope == scope && s.Target == target && s.By == by) is { } existing)
+        {
+            // A breaker trips once: calls that raced past the stop check while its pause was landing are refused
+            // by the breaker again, and must not pile up more pauses for the same agent.
+            return new StopAcknowledgement(existing, !IsUnrecorded(existing), 0, $"{existing.ScopeText} already paused");
+        }
+
+        var stop = new StopRecord("stp_" + Guid.NewGuid().ToString("N")[..16], scope, target, by, reason, _time.GetUtcNow(), pause);
 
         // (1) Close the gate: every stop check from now on sees the stop.
+        var started = _time.GetTimestamp();
+        Interlocked.Increment(ref _localAdds);
         _table.Add(stop);
 
         // (2) The barrier: calls that passed the check before (1) are now registered in flight, so (2b) reaches them.
+        // A pause (a breaker) refuses new calls only: the calls in flight were admitted within the limit, so they
+        // finish ("exactly N deletions reach the mailbox"). An operator's stop cancels them.
         await _gate.DrainAsync(CancellationToken.None).ConfigureAwait(false);
-        var cancelled = _tracker.Cancel(stop);
+        var cancelled = pause ? 0 : _tracker.Cancel(stop);
+        var forwardedAtBarrier = _tracker.Registered;
+        var inEffectAfter = _time.GetElapsedTime(started);
 
         // (3) Durable. A stop is in effect before this, and stays in effect if the store is down.
         var recorded = await TryRecordAsync(stop, cancellationToken).ConfigureAwait(false);
         LogStopped(_logger, stop.ScopeText, by, reason, cancelled, recorded);
         return new StopAcknowledgement(stop, recorded, cancelled, recorded
             ? $"{stop.ScopeText} stopped; {cancelled} call(s) in flight cancelled"
-            : $"{stop.ScopeText} stopped: in effect, not yet recorded (the store is unavailable; it will be recorded when the store returns); {cancelled} call(s) in flight cancelled");
+            : $"{stop.ScopeText} stopped: in effect, not yet recorded (the store is unavailable; it will be recorded when the store returns); {cancelled} call(s) in flight cancelled")
+        {
+            ForwardedAtBarrier = forwardedAtBarrier,
+            InEffectAfter = inEffectAfter,
+        };
     }
 
     /// <summary>Lifts the stops matching a scope (or one stop by id); returns those lifted.</summary>
@@ -113,6 +152,7 @@ public sealed partial class StopService
     /// <summary>Reads the stops in force from the store (at start, and when another process changed them).</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {
+        var adds = Volatile.Read(ref _localAdds);
         var stored = await _store.ListStopsAsync(cancellationToken).ConfigureAwait(false);
         List<StopRecord> local;
         lock (_pendingGate)
@@ -121,8 +161,22 @@ public sealed partial class StopService
         }
 
         var before = _table.Stops.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
-        _table.Replace(stored.Concat(local));
-        foreach (var stop in stored.Where(s => !before.Contains(s.Id)))
+        if (Volatile.Read(ref _localAdds) != adds)
+        {
+            // A stop was issued here while the store was read: the snapshot may predate its record, and replacing
+            // the table with it would lift that stop (calls forwarded after its acknowledgement). Only add; the
+            // stop's own change notification brings the next, complete refresh, which also removes lifted stops.
+            foreach (var s in stored.Concat(local))
+            {
+                _table.Add(s);
+            }
+        }
+        else
+        {
+            _table.Replace(stored.Concat(local));
+        }
+
+        foreach (var stop in stored.Where(s => !before.Contains(s.Id) && !s.IsPause))
         {
             // A stop issued by another process: cancel what this process has in flight in its scope.
             await _gate.DrainAsync(CancellationToken.None).ConfigureAwait(false);
@@ -136,7 +190,11 @@ public sealed partial class StopService
         {
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             bound.CancelAfter(StoreBound);
-            await _store.AddStopAsync(stop, bound.Token).ConfigureAwait(false);
+
+            // WaitAsync as well as the token: SQLite waits for a locked file inside native code (busy_timeout),
+            // where no token is seen, and the acknowledgement must not wait for that. The write goes on in the
+            // background; the retry writes the same id again, which the store ignores.
+            await _store.AddStopAsync(stop, bound.Token).AsTask().WaitAsync(StoreBound, _time, CancellationToken.None).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (ex is StoreUnavailableException or OperationCanceledException or TimeoutException)
@@ -174,7 +232,7 @@ public sealed partial class StopService
                 try
                 {
                     using var bound = new CancellationTokenSource(StoreBound);
-                    await _store.AddStopAsync(stop, bound.Token).ConfigureAwait(false);
+                    await _store.AddStopAsync(stop, bound.Token).AsTask().WaitAsync(StoreBound, _time, CancellationToken.None).ConfigureAwait(false);
                     lock (_pendingGate)
                     {
                         _unrecorded.Remove(stop);
