@@ -34,37 +34,57 @@ public sealed class LimitCounters(TimeProvider time)
         }
 
         var now = time.GetTimestamp();
-        var taken = new List<(Counter Counter, LimitRule Limit)>(limits.Count);
-        foreach (var limit in limits)
+        var concurrency = 0;
+        for (var i = 0; i < limits.Count; i++)
         {
-            var key = limit.Per switch
-            {
-                LimitPer.Session => call.SessionId,
-                LimitPer.Global => "",
-                _ => call.Agent.Name,
-            };
-            var counter = _counters.GetOrAdd((limit.Id, key), static (_, l) => new Counter(l), limit);
-            if (!counter.TryTake(limit, now, time))
+            var limit = limits[i];
+            if (!CounterFor(limit, call).TryTake(limit, now, time))
             {
                 // All or nothing: give back what earlier limits took for this call.
-                foreach (var (c, l) in taken)
+                for (var j = 0; j < i; j++)
                 {
-                    c.GiveBack(l);
+                    CounterFor(limits[j], call).GiveBack(limits[j]);
                 }
 
                 return new LimitVerdict(limit, $"limit {limit.Id} exceeded ({limit.Describe()} per {limit.Per.ToString().ToLowerInvariant()})");
             }
 
-            taken.Add((counter, limit));
+            if (limit.Kind == LimitKind.Concurrency)
+            {
+                concurrency++;
+            }
         }
 
-        var concurrency = taken.Where(t => t.Limit.Kind == LimitKind.Concurrency).ToList();
-        if (concurrency.Count > 0)
+        if (concurrency > 0)
         {
-            release = new Release(concurrency);
+            // Only concurrency caps are handed back when the call ends; the rest count the call as made.
+            var held = new (Counter, LimitRule)[concurrency];
+            var k = 0;
+            foreach (var limit in limits)
+            {
+                if (limit.Kind == LimitKind.Concurrency)
+                {
+                    held[k++] = (CounterFor(limit, call), limit);
+                }
+            }
+
+            release = new Release(held);
         }
 
         return default;
+    }
+
+    private Counter CounterFor(LimitRule limit, CallContext call)
+    {
+        var key = limit.Per switch
+        {
+            LimitPer.Session => call.SessionId,
+            LimitPer.Global => "",
+            _ => call.Agent.Name,
+        };
+        return _counters.TryGetValue((limit.Id, key), out var counter)
+            ? counter
+            : _counters.GetOrAdd((limit.Id, key), static (_, l) => new Counter(l), limit);
     }
 
     /// <summary>
@@ -94,7 +114,7 @@ public sealed class LimitCounters(TimeProvider time)
     /// <summary>Every counter, for status.</summary>
     public IEnumerable<(string Limit, string Key)> Keys => _counters.Keys;
 
-    private sealed class Release(List<(Counter Counter, LimitRule Limit)> taken) : IDisposable
+    private sealed class Release((Counter Counter, LimitRule Limit)[] taken) : IDisposable
     {
         private int _done;
 
@@ -113,7 +133,7 @@ public sealed class LimitCounters(TimeProvider time)
     private sealed class Counter
     {
         private readonly Lock _gate = new();
-        private readonly Queue<long> _events = new();
+        private readonly SlidingWindow _window;
         private double _tokens;
         private long _refilledAt;
         private int _inFlight;
@@ -122,6 +142,7 @@ public sealed class LimitCounters(TimeProvider time)
         {
             _tokens = limit.Burst > 0 ? limit.Burst : limit.Count;
             _refilledAt = -1;
+            _window = new SlidingWindow(limit.Kind is LimitKind.Budget or LimitKind.Breaker ? limit.Count : 0);
         }
 
         public bool TryTake(LimitRule limit, long now, TimeProvider time)
@@ -149,18 +170,7 @@ public sealed class LimitCounters(TimeProvider time)
                         return true;
                     default:
                         // Budget and breaker: a sliding log of the last Count calls inside the window.
-                        while (_events.Count > 0 && time.GetElapsedTime(_events.Peek(), now) >= limit.Window)
-                        {
-                            _events.Dequeue();
-                        }
-
-                        if (_events.Count >= limit.Count)
-                        {
-                            return false;
-                        }
-
-                        _events.Enqueue(now);
-                        return true;
+                        return _window.TryAdd(limit, now, time);
                 }
             }
         }
@@ -178,17 +188,7 @@ public sealed class LimitCounters(TimeProvider time)
                         _inFlight = Math.Max(0, _inFlight - 1);
                         break;
                     default:
-                        if (_events.Count > 0)
-                        {
-                            // The newest entry is this call's: rebuild the queue without it.
-                            var kept = _events.ToArray()[..^1];
-                            _events.Clear();
-                            foreach (var e in kept)
-                            {
-                                _events.Enqueue(e);
-                            }
-                        }
-
+                        _window.RemoveLast();
                         break;
                 }
             }
@@ -207,8 +207,7 @@ public sealed class LimitCounters(TimeProvider time)
                     case LimitKind.Concurrency:
                         return (_inFlight, limit.Count);
                     default:
-                        var inWindow = _events.Count(e => time.GetElapsedTime(e, now) < limit.Window);
-                        return (inWindow, limit.Count);
+                        return (_window.CountIn(limit, now, time), limit.Count);
                 }
             }
         }
@@ -223,6 +222,135 @@ public sealed class LimitCounters(TimeProvider time)
             }
 
             _refilledAt = now;
+        }
+    }
+
+    /// <summary>
+    /// Calls inside a sliding window. Small limits (up to 256, breakers and most budgets) keep the exact time of
+    /// each call in a ring; larger ones count in 64 buckets, which may count up to one bucket (1/64 of the window)
+    /// of older calls: never more permissive than the limit, and memory stays bounded however large the budget.
+    /// </summary>
+    private sealed class SlidingWindow
+    {
+        private const int ExactUpTo = 256;
+        private const int Buckets = 64;
+        private readonly long[]? _ring;
+        private readonly int[]? _counts;
+        private readonly long[]? _bucketIds;
+        private int _head;
+        private int _size;
+        private int _lastSlot = -1;
+
+        public SlidingWindow(int count)
+        {
+            if (count <= 0)
+            {
+                return;
+            }
+
+            if (count <= ExactUpTo)
+            {
+                _ring = new long[count];
+            }
+            else
+            {
+                _counts = new int[Buckets];
+                _bucketIds = new long[Buckets];
+                Array.Fill(_bucketIds, -1);
+            }
+        }
+
+        public bool TryAdd(LimitRule limit, long now, TimeProvider time)
+        {
+            if (_ring is { } ring)
+            {
+                while (_size > 0 && time.GetElapsedTime(ring[_head], now) >= limit.Window)
+                {
+                    _head = (_head + 1) % ring.Length;
+                    _size--;
+                }
+
+                if (_size >= limit.Count)
+                {
+                    return false;
+                }
+
+                ring[(_head + _size) % ring.Length] = now;
+                _size++;
+                return true;
+            }
+
+            var bucket = BucketOf(limit, now, time);
+            if (Sum(bucket) >= limit.Count)
+            {
+                return false;
+            }
+
+            var slot = (int)(bucket % Buckets);
+            if (_bucketIds![slot] != bucket)
+            {
+                _bucketIds[slot] = bucket;
+                _counts![slot] = 0;
+            }
+
+            _counts![slot]++;
+            _lastSlot = slot;
+            return true;
+        }
+
+        public void RemoveLast()
+        {
+            if (_ring is not null)
+            {
+                if (_size > 0)
+                {
+                    _size--;
+                }
+            }
+            else if (_lastSlot >= 0 && _counts![_lastSlot] > 0)
+            {
+                _counts[_lastSlot]--;
+            }
+        }
+
+        public int CountIn(LimitRule limit, long now, TimeProvider time)
+        {
+            if (_ring is { } ring)
+            {
+                var n = 0;
+                for (var i = 0; i < _size; i++)
+                {
+                    if (time.GetElapsedTime(ring[(_head + i) % ring.Length], now) < limit.Window)
+                    {
+                        n++;
+                    }
+                }
+
+                return n;
+            }
+
+            return _counts is null ? 0 : Sum(BucketOf(limit, now, time));
+        }
+
+        private static long BucketOf(LimitRule limit, long now, TimeProvider time)
+        {
+            var ticks = Math.Max(1, (long)(limit.Window.TotalSeconds * time.TimestampFrequency / Buckets));
+            return now / ticks;
+        }
+
+        private int Sum(long bucket)
+        {
+            var total = 0;
+            for (var i = 0; i < Buckets; i++)
+            {
+                var id = _bucketIds![i];
+                if (id > bucket - Buckets && id <= bucket)
+                {
+                    total += _counts![i];
+                }
+            }
+
+            return total;
         }
     }
 }

@@ -147,9 +147,20 @@ public sealed class CompiledPolicy
         }
 
         var classes = entry.ClassOverride ?? call.AnnotatedClasses;
-        var policyGroups = GroupsOf(call.Agent.Name);
+        if (entry.LimitsByClasses is { } byClasses)
+        {
+            // No limit on this target names an agent or group: the answer depends on the classes alone, so it
+            // is computed once per class set and the hot path allocates nothing.
+            return byClasses[(int)classes & 15] ??= Filter(entry.Limits, call, classes, []);
+        }
+
+        return Filter(entry.Limits, call, classes, GroupsOf(call.Agent.Name));
+    }
+
+    private static Limits.LimitRule[] Filter((Limits.LimitRule Limit, CompiledRule Matcher)[] limits, CallContext call, ToolClasses classes, IReadOnlyList<string> policyGroups)
+    {
         List<Limits.LimitRule>? result = null;
-        foreach (var (limit, matcher) in entry.Limits)
+        foreach (var (limit, matcher) in limits)
         {
             if (Applies(matcher, call, classes, policyGroups, out _))
             {
@@ -157,7 +168,7 @@ public sealed class CompiledPolicy
             }
         }
 
-        return result is null ? [] : result;
+        return result is null ? [] : [.. result];
     }
 
     /// <summary>The classes that count for a call.</summary>
@@ -334,10 +345,15 @@ public sealed class CompiledPolicy
         }
 
         var limits = _limits.Where(l => l.Matcher.MatchesTarget(operation, server, target)).ToArray();
-        return new TargetEntry([.. candidates], classes, limits);
+        var classOnly = limits.All(l => l.Matcher.Entry.AgentNames.Count == 0 && l.Matcher.Entry.Groups.Count == 0);
+        return new TargetEntry([.. candidates], classes, limits, classOnly && limits.Length > 0 ? new Limits.LimitRule[]?[16] : null);
     }
 
-    private sealed record TargetEntry(CompiledRule[] Candidates, ToolClasses? ClassOverride, (Limits.LimitRule Limit, CompiledRule Matcher)[] Limits);
+    private sealed record TargetEntry(
+        CompiledRule[] Candidates,
+        ToolClasses? ClassOverride,
+        (Limits.LimitRule Limit, CompiledRule Matcher)[] Limits,
+        Limits.LimitRule[]?[]? LimitsByClasses);
 
     private sealed class ServerIndex(CompiledPolicy owner, string server)
     {

@@ -160,6 +160,29 @@ public sealed class LimitTests
         Assert.Equal(1, level?.Used);
     }
 
+    [Fact]
+    public void Budget_LargeCount_IsEnforcedWithBoundedMemory_AndFreesAfterTheWindow()
+    {
+        var policy = Policy("""
+              - id: big
+                match: { tool: delete_* }
+                budget: 1000 per hour
+            """);
+        var counters = new LimitCounters(_time);
+        for (var i = 0; i < 1000; i++)
+        {
+            Assert.True(Take(policy, counters).Ok, $"call {i}");
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        Assert.False(Take(policy, counters).Ok);
+        Assert.Equal(1000, counters.Level(policy.Limits[0], "a")?.Used);
+
+        // Buckets are 1/64 of the window: a full window later everything has aged out.
+        _time.Advance(TimeSpan.FromHours(1));
+        Assert.True(Take(policy, counters).Ok);
+    }
+
     [Theory]
     [InlineData("10 per minute", 10, 60)]
     [InlineData("10/min", 10, 60)]
