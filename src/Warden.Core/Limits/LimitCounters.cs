@@ -227,8 +227,8 @@ public sealed class LimitCounters(TimeProvider time)
 
     /// <summary>
     /// Calls inside a sliding window. Small limits (up to 256, breakers and most budgets) keep the exact time of
-    /// each call in a ring; larger ones count in 64 buckets, which may count up to one bucket (1/64 of the window)
-    /// of older calls: never more permissive than the limit, and memory stays bounded however large the budget.
+    /// each call in a ring; larger ones count in 64 buckets with a running total, which may count up to one bucket
+    /// (1/64 of the window) of older calls: never more permissive than the limit, and memory stays bounded.
     /// </summary>
     private sealed class SlidingWindow
     {
@@ -236,7 +236,8 @@ public sealed class LimitCounters(TimeProvider time)
         private const int Buckets = 64;
         private readonly long[]? _ring;
         private readonly int[]? _counts;
-        private readonly long[]? _bucketIds;
+        private long _lastBucket = -1;
+        private int _total;
         private int _head;
         private int _size;
         private int _lastSlot = -1;
@@ -255,8 +256,6 @@ public sealed class LimitCounters(TimeProvider time)
             else
             {
                 _counts = new int[Buckets];
-                _bucketIds = new long[Buckets];
-                Array.Fill(_bucketIds, -1);
             }
         }
 
@@ -280,22 +279,40 @@ public sealed class LimitCounters(TimeProvider time)
                 return true;
             }
 
-            var bucket = BucketOf(limit, now, time);
-            if (Sum(bucket) >= limit.Count)
+            Advance(BucketOf(limit, now, time));
+            if (_total >= limit.Count)
             {
                 return false;
             }
 
-            var slot = (int)(bucket % Buckets);
-            if (_bucketIds![slot] != bucket)
+            _lastSlot = (int)(_lastBucket % Buckets);
+            _counts![_lastSlot]++;
+            _total++;
+            return true;
+        }
+
+        // Moves the window to the current bucket, forgetting the buckets that fell out of it. Amortized O(1):
+        // each bucket is expired once.
+        private void Advance(long bucket)
+        {
+            if (_lastBucket < 0)
             {
-                _bucketIds[slot] = bucket;
-                _counts![slot] = 0;
+                _lastBucket = bucket;
+                return;
             }
 
-            _counts![slot]++;
-            _lastSlot = slot;
-            return true;
+            var steps = Math.Min(bucket - _lastBucket, Buckets);
+            for (var i = 1; i <= steps; i++)
+            {
+                var slot = (int)((_lastBucket + i) % Buckets);
+                _total -= _counts![slot];
+                _counts[slot] = 0;
+            }
+
+            if (bucket > _lastBucket)
+            {
+                _lastBucket = bucket;
+            }
         }
 
         public void RemoveLast()
@@ -310,6 +327,7 @@ public sealed class LimitCounters(TimeProvider time)
             else if (_lastSlot >= 0 && _counts![_lastSlot] > 0)
             {
                 _counts[_lastSlot]--;
+                _total--;
             }
         }
 
@@ -329,28 +347,19 @@ public sealed class LimitCounters(TimeProvider time)
                 return n;
             }
 
-            return _counts is null ? 0 : Sum(BucketOf(limit, now, time));
+            if (_counts is null)
+            {
+                return 0;
+            }
+
+            Advance(BucketOf(limit, now, time));
+            return _total;
         }
 
         private static long BucketOf(LimitRule limit, long now, TimeProvider time)
         {
             var ticks = Math.Max(1, (long)(limit.Window.TotalSeconds * time.TimestampFrequency / Buckets));
             return now / ticks;
-        }
-
-        private int Sum(long bucket)
-        {
-            var total = 0;
-            for (var i = 0; i < Buckets; i++)
-            {
-                var id = _bucketIds![i];
-                if (id > bucket - Buckets && id <= bucket)
-                {
-                    total += _counts![i];
-                }
-            }
-
-            return total;
         }
     }
 }
