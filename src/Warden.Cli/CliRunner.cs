@@ -10,6 +10,12 @@ internal static class CliRunner
     {
         try
         {
+            // Piped output is read by programs: never wrap lines (a file:line:column diagnostic must stay on one line).
+            if (Console.IsOutputRedirected)
+            {
+                AnsiConsole.Profile.Width = 4096;
+            }
+
             var parsed = root.Parse(args);
             if (parsed.GetValue(CommonOptions.NoColor) || Environment.GetEnvironmentVariable("NO_COLOR") is not null)
             {

@@ -12,6 +12,9 @@ var root = new RootCommand("Warden: a control plane for AI agents. It proxies MC
     PrincipalCommands.Create("operators", Warden.Core.Identity.PrincipalKind.Operator, "Manage operators (people who administer Warden)"),
     PrincipalCommands.Create("approvers", Warden.Core.Identity.PrincipalKind.Approver, "Manage approvers (people who decide held calls)"),
     PolicyCommands.Create(),
+    StopCommands.Stop(),
+    StopCommands.Resume(),
+    StopCommands.List(),
     AuditCommands.Create(),
 };
 root.Options.Add(CommonOptions.NoColor);

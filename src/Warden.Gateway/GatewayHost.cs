@@ -17,6 +17,8 @@ using Warden.Gateway.Configuration;
 using Warden.Gateway.Mcp;
 using Warden.Gateway.Policy;
 using Warden.Gateway.Security;
+using Warden.Gateway.Stops;
+using Warden.Core.Stops;
 
 namespace Warden.Gateway;
 
@@ -101,10 +103,24 @@ public static class GatewayHost
         services.AddSingleton<PrincipalDirectory>();
         services.AddSingleton(sp => new PolicyHolder());
         services.AddSingleton<PolicyService>();
+        services.AddSingleton<StopTable>();
+        services.AddSingleton<AdmissionGate>();
+        services.AddSingleton<CallTracker>();
+        services.AddSingleton<DenialLog>();
+        services.AddSingleton(sp => new StopService(
+            sp.GetRequiredService<StopTable>(), sp.GetRequiredService<AdmissionGate>(), sp.GetRequiredService<CallTracker>(),
+            sp.GetRequiredService<IWardenStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+
+        // The decision pipeline, in the order of docs/gateway.md: stop check first, policy last.
         services.AddSingleton(sp => new DecisionPipeline(
-            [new PolicyStage(sp.GetRequiredService<PolicyHolder>())],
+            [
+                new StopStage(sp.GetRequiredService<StopTable>(), () => sp.GetRequiredService<PolicyHolder>().Version),
+                new PolicyStage(sp.GetRequiredService<PolicyHolder>()),
+            ],
             () => sp.GetRequiredService<PolicyHolder>().Version));
-        services.AddSingleton<ICallDecider>(sp => new PipelineCallDecider(sp.GetRequiredService<DecisionPipeline>()));
+        services.AddSingleton(sp => new Core.Limits.LimitCounters(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ICallDecider, PipelineCallDecider>();
+        services.AddHttpContextAccessor();
         services.AddSingleton<McpGateway>();
         services.AddSingleton<GatewayState>();
         services.AddSingleton<DecisionRegistry>();
@@ -130,6 +146,7 @@ public static class GatewayHost
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, DecisionJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(2, StopJsonContext.Default);
         });
         services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("api/v1", StringComparison.Ordinal) == true);
 

@@ -15,6 +15,7 @@ internal sealed partial class GatewayLifetime(
     PolicyService policy,
     McpGateway gateway,
     PrincipalDirectory principals,
+    Stops.StopService stops,
     ILogger<GatewayLifetime> logger) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -23,6 +24,9 @@ internal sealed partial class GatewayLifetime(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
+
+        // Stops survive restarts: load them before the listener takes a single call.
+        await stops.RefreshAsync(cancellationToken).ConfigureAwait(false);
 
         // Upstreams start in the background: a slow or dead tool server must not delay the listener.
         gateway.Pool.Start();
@@ -48,6 +52,10 @@ internal sealed partial class GatewayLifetime(
                     if (change.Topic == ChangeTopics.Principal)
                     {
                         principals.Invalidate();
+                    }
+                    else if (change.Topic == ChangeTopics.Stop)
+                    {
+                        await stops.RefreshAsync(stopping).ConfigureAwait(false);
                     }
                 }
             }

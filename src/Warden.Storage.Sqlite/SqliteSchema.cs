@@ -39,6 +39,23 @@ internal static class SqliteSchema
             at          TEXT    NOT NULL
         );
         """,
+
+        // 2: stops and pauses; lifted ones are kept as history.
+        """
+        CREATE TABLE IF NOT EXISTS stops (
+            id          TEXT    NOT NULL PRIMARY KEY,
+            scope       TEXT    NOT NULL,            -- 'all' | 'agent' | 'session' | 'server'
+            target      TEXT    NOT NULL,
+            issued_by   TEXT    NOT NULL,
+            reason      TEXT    NOT NULL,
+            is_pause    INTEGER NOT NULL DEFAULT 0,
+            at          TEXT    NOT NULL,
+            lifted_at   TEXT,
+            lifted_by   TEXT,
+            lift_reason TEXT
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS stops_active ON stops (lifted_at) WHERE lifted_at IS NULL;
+        """,
     ];
 
     /// <summary>The version this build writes and understands.</summary>

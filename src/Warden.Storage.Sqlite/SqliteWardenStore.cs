@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
 using Warden.Core.Identity;
 using Warden.Core.Storage;
+using Warden.Core.Stops;
 
 namespace Warden.Storage.Sqlite;
 
@@ -282,6 +283,122 @@ public sealed class SqliteWardenStore : IWardenStore
                 return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             },
             cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask AddStopAsync(StopRecord stop, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stop);
+        await WriteAsync(
+            "record a stop",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    INSERT INTO stops (id, scope, target, issued_by, reason, is_pause, at)
+                    VALUES ($id, $scope, $target, $by, $reason, $pause, $at)
+                    ON CONFLICT (id) DO NOTHING;
+                    """;
+                command.Parameters.AddWithValue("$id", stop.Id);
+                command.Parameters.AddWithValue("$scope", stop.Scope.ToString().ToLowerInvariant());
+                command.Parameters.AddWithValue("$target", stop.Target);
+                command.Parameters.AddWithValue("$by", stop.By);
+                command.Parameters.AddWithValue("$reason", stop.Reason);
+                command.Parameters.AddWithValue("$pause", stop.IsPause ? 1 : 0);
+                command.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(stop.At));
+                var inserted = await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                if (inserted == 1)
+                {
+                    await InsertChangeAsync(connection, ChangeTopics.Stop, stop.Id, StopPayload(stop.IsPause ? "paused" : "stopped", stop.Scope.ToString().ToLowerInvariant(), stop.Target, stop.By, stop.Reason), ct).ConfigureAwait(false);
+                }
+
+                return inserted;
+            },
+            cancellationToken).ConfigureAwait(false);
+        _notifier.Pulse();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> LiftStopAsync(string id, string by, string reason, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        var lifted = await WriteAsync(
+            "lift a stop",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "UPDATE stops SET lifted_at = $at, lifted_by = $by, lift_reason = $reason WHERE id = $id AND lifted_at IS NULL RETURNING scope, target;";
+                command.Parameters.AddWithValue("$id", id);
+                command.Parameters.AddWithValue("$by", by);
+                command.Parameters.AddWithValue("$reason", reason);
+                command.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(at));
+                string? scope = null, target = null;
+                using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
+                {
+                    if (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        scope = reader.GetString(0);
+                        target = reader.GetString(1);
+                    }
+                }
+
+                if (scope is null)
+                {
+                    return false;
+                }
+
+                await InsertChangeAsync(connection, ChangeTopics.Stop, id, StopPayload("resumed", scope, target!, by, reason), ct).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (lifted)
+        {
+            _notifier.Pulse();
+        }
+
+        return lifted;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<StopRecord>> ListStopsAsync(CancellationToken cancellationToken = default) =>
+        await ReadAsync<IReadOnlyList<StopRecord>>(
+            "list stops",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT id, scope, target, issued_by, reason, is_pause, at FROM stops WHERE lifted_at IS NULL ORDER BY at, id;";
+                using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                var list = new List<StopRecord>();
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    list.Add(new StopRecord(
+                        reader.GetString(0),
+                        reader.GetString(1) switch { "all" => StopScope.All, "agent" => StopScope.Agent, "session" => StopScope.Session, _ => StopScope.Server },
+                        reader.GetString(2),
+                        reader.GetString(3),
+                        reader.GetString(4),
+                        SqliteFormat.ParseTimestamp(reader.GetString(6)),
+                        reader.GetInt64(5) != 0));
+                }
+
+                return list;
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    private static string StopPayload(string what, string scope, string target, string by, string reason) =>
+        System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = what, ["scope"] = scope, ["target"] = target, ["by"] = by, ["reason"] = reason });
+
+    // Inside the caller's write transaction, so the record and its change commit together.
+    private async ValueTask InsertChangeAsync(SqliteConnection connection, string topic, string key, string? payload, CancellationToken ct)
+    {
+        using var change = connection.CreateCommand();
+        change.CommandText = "INSERT INTO changes (topic, key, payload, at) VALUES ($topic, $key, $payload, $at);";
+        change.Parameters.AddWithValue("$topic", topic);
+        change.Parameters.AddWithValue("$key", key);
+        change.Parameters.AddWithValue("$payload", (object?)payload ?? DBNull.Value);
+        change.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(_options.Time.GetUtcNow()));
+        await change.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -17,7 +17,7 @@ namespace Warden.Storage.Contract;
 /// with the first (its own connections, its own change signalling), so the change feed is exercised the way
 /// a second gateway or the CLI would exercise it.
 /// </remarks>
-public abstract class StoreContractTests : IAsyncLifetime
+public abstract partial class StoreContractTests : IAsyncLifetime
 {
     /// <summary>How long a test waits for something that should happen at once (generous for loaded CI).</summary>
     protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(2);

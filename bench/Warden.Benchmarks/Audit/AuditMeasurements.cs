@@ -151,11 +151,14 @@ internal static class AuditMeasurements
         }
     }
 
-    private sealed class Allow(Effect effect) : IDecisionStage
+    /// <summary>Stands in for the pipeline's decider: the audit's own cost is what is measured.</summary>
+    private sealed class Fixed(Effect effect) : ICallDecider
     {
-        public string Name => "bench";
-
-        public Decision? Evaluate(CallContext call) => new Decision(effect, "bench-rule", null, "v1");
+        public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
+        {
+            var d = new Decision(effect, "bench-rule", null, "v1");
+            return ValueTask.FromResult(new Permit(d, effect == Effect.Allow, d.AgentMessage));
+        }
     }
 
     private static async Task DecideAsync(string level, int calls, int concurrency)
@@ -163,8 +166,8 @@ internal static class AuditMeasurements
         var folder = TempFolder();
         var config = new WardenConfig { DataDir = folder, BaseDirectory = folder, Audit = new AuditConfig { Durability = level } };
         await using var audit = new AuditLog(config, TimeProvider.System, NullLoggerFactory.Instance);
-        var allow = new AuditingCallDecider(new PipelineCallDecider(new DecisionPipeline([new Allow(Effect.Allow)], () => "v1")), audit);
-        var deny = new AuditingCallDecider(new PipelineCallDecider(new DecisionPipeline([new Allow(Effect.Deny)], () => "v1")), audit);
+        var allow = new AuditingCallDecider(new Fixed(Effect.Allow), audit);
+        var deny = new AuditingCallDecider(new Fixed(Effect.Deny), audit);
         var args = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>("""{"ids":["mail-001","mail-002"],"note":"please tidy up","password":"hunter2"}""")!;
         CallContext Call() => new()
         {

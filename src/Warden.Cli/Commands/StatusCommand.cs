@@ -55,14 +55,20 @@ internal static class StatusCommand
             AnsiConsole.Write(upstreams);
             if (status.TryGetProperty("agents", out var agentList))
             {
-                var agents = new Table().Title("Agents").AddColumns("agent", "groups", "state", "sessions");
+                var agents = new Table().Title("Agents").AddColumns("agent", "groups", "state", "sessions", "limits", "recent denials");
                 foreach (var a in agentList.EnumerateArray())
                 {
+                    var state = a.GetProperty("state").GetString() ?? "";
+                    var stateCell = state == "active" ? "[green]active[/]" : $"[red]{state}[/] by {Markup.Escape(Output.Str(a, "stoppedBy"))}: {Markup.Escape(Output.Str(a, "stopReason"))}";
+                    var limits = a.TryGetProperty("limits", out var l) ? string.Join("\n", l.EnumerateArray().Select(x => $"{x.GetProperty("id").GetString()} {x.GetProperty("used").GetDouble():0.#}/{x.GetProperty("capacity").GetInt32()}")) : "";
+                    var denials = a.TryGetProperty("recentDenials", out var d) ? string.Join("\n", d.EnumerateArray().Take(3).Select(x => $"{x.GetProperty("tool").GetString()}: {x.GetProperty("rule").GetString()}")) : "";
                     agents.AddRow(
                         Markup.Escape(a.GetProperty("name").GetString() ?? ""),
                         Markup.Escape(string.Join(", ", a.GetProperty("groups").EnumerateArray().Select(g => g.GetString()))),
-                        a.GetProperty("state").GetString() ?? "",
-                        a.GetProperty("sessions").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        stateCell,
+                        a.GetProperty("sessions").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        Markup.Escape(limits),
+                        Markup.Escape(denials));
                 }
 
                 AnsiConsole.Write(agents);

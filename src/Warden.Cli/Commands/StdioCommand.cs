@@ -33,6 +33,9 @@ internal static class StdioCommand
                 },
                 NullLoggerFactory.Instance);
 
+            // The HTTP transport connects lazily; probe now so a wrong URL or token fails here, clearly.
+            await ProbeAsync(url, agentToken, ct).ConfigureAwait(false);
+
             ITransport upstream;
             try
             {
@@ -55,13 +58,49 @@ internal static class StdioCommand
         return command;
     }
 
+    private static async Task ProbeAsync(string url, string token, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new CliException($"no Warden gateway answers at {url}: {ex.Message}", 3);
+        }
+
+        using (response)
+        {
+            if (response.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden)
+            {
+                throw new CliException($"the gateway at {url} refused the agent token ({(int)response.StatusCode})", 4);
+            }
+        }
+    }
+
     private static async Task PumpAsync(ITransport from, ITransport to, CancellationToken cancellationToken)
     {
         try
         {
             await foreach (var message in from.MessageReader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                await to.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await to.SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (message is JsonRpcRequest request && ex is not OperationCanceledException)
+                {
+                    // The gateway refused one request (for example a protocol version probe): answer it with the
+                    // error so the client can react, as it would connected directly, and keep relaying.
+                    var code = ex is ModelContextProtocol.McpProtocolException p ? p.ErrorCode : ModelContextProtocol.McpErrorCode.InternalError;
+                    const string remote = "Request failed (remote): ";
+                    var text = ex.Message.StartsWith(remote, StringComparison.Ordinal) ? ex.Message[remote.Length..] : ex.Message;
+                    await from.SendMessageAsync(new JsonRpcError { Id = request.Id, Error = new JsonRpcErrorDetail { Code = (int)code, Message = text } }, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException)

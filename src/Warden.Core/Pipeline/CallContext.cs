@@ -48,6 +48,9 @@ public sealed class CallContext : IConditionContext
     /// <summary>Labels the agent's session carries (confidential, personal, ...).</summary>
     public IReadOnlyCollection<string> SessionLabels { get; init; } = [];
 
+    /// <summary>How the call reached Warden: <c>mcp</c> (forwarded by the gateway) or <c>api</c> (the decision API; the agent performs it).</summary>
+    public string Channel { get; init; } = "mcp";
+
     /// <summary>When the call arrived, from the injected clock.</summary>
     public DateTimeOffset ReceivedAt { get; init; }
 

@@ -20,6 +20,8 @@ public readonly record struct Decision(Effect Effect, string RuleId, string? Rea
         ? $"denied: Warden could not decide this call ({Reason})"
         : Effect switch
         {
+            // A stop's reason is already the whole message: "stopped by NAME at TIME: reason".
+            Effect.Deny when RuleId is "stop" or "pause" => Reason ?? "stopped",
             Effect.Deny => Reason is { Length: > 0 } ? $"denied by rule {RuleId}: {Reason}" : $"denied by rule {RuleId}",
             Effect.Ask => $"held by rule {RuleId}: {Reason}",
             Effect.Shadow => $"simulated by rule {RuleId}: {Reason}",

@@ -94,6 +94,7 @@ public sealed class CompiledPolicy
     private readonly Dictionary<string, IReadOnlyList<string>> _agentGroups;
     private readonly ClassEntry[] _classes;
     private readonly ConcurrentDictionary<string, ServerIndex>[] _index;
+    private readonly (Limits.LimitRule Limit, CompiledRule Matcher)[] _limits;
 
     internal CompiledPolicy(PolicyDocument document, IReadOnlyList<CompiledRule> rules, string version)
     {
@@ -102,6 +103,7 @@ public sealed class CompiledPolicy
         Version = version;
         _agentGroups = document.Agents.ToDictionary(a => a.Key, a => a.Value.Groups, StringComparer.Ordinal);
         _classes = [.. document.Classes];
+        _limits = [.. document.Limits.Select((l, i) => (l, new CompiledRule(l.Match, null, i)))];
         _index = new ConcurrentDictionary<string, ServerIndex>[5];
         for (var i = 0; i < _index.Length; i++)
         {
@@ -126,6 +128,48 @@ public sealed class CompiledPolicy
 
     /// <summary>The classes policy assigns to a tool, replacing its annotations; null when policy says nothing.</summary>
     public ToolClasses? ClassesOf(string server, string tool) => Lookup(McpOperation.ToolCall, server, tool).ClassOverride;
+
+    /// <summary>The limits in policy order.</summary>
+    public IReadOnlyList<Limits.LimitRule> Limits => Document.Limits;
+
+    /// <summary>The limits that cover a call (empty, without allocating, when none do).</summary>
+    public IReadOnlyList<Limits.LimitRule> LimitsFor(CallContext call)
+    {
+        if (_limits.Length == 0)
+        {
+            return [];
+        }
+
+        var entry = Lookup(call.Operation, call.Server, call.Target);
+        if (entry.Limits.Length == 0)
+        {
+            return [];
+        }
+
+        var classes = entry.ClassOverride ?? call.AnnotatedClasses;
+        if (entry.LimitsByClasses is { } byClasses)
+        {
+            // No limit on this target names an agent or group: the answer depends on the classes alone, so it
+            // is computed once per class set and the hot path allocates nothing.
+            return byClasses[(int)classes & 15] ??= Filter(entry.Limits, call, classes, []);
+        }
+
+        return Filter(entry.Limits, call, classes, GroupsOf(call.Agent.Name));
+    }
+
+    private static Limits.LimitRule[] Filter((Limits.LimitRule Limit, CompiledRule Matcher)[] limits, CallContext call, ToolClasses classes, IReadOnlyList<string> policyGroups)
+    {
+        List<Limits.LimitRule>? result = null;
+        foreach (var (limit, matcher) in limits)
+        {
+            if (Applies(matcher, call, classes, policyGroups, out _))
+            {
+                (result ??= []).Add(limit);
+            }
+        }
+
+        return result is null ? [] : [.. result];
+    }
 
     /// <summary>The classes that count for a call.</summary>
     public ToolClasses EffectiveClasses(CallContext call) =>
@@ -160,13 +204,11 @@ public sealed class CompiledPolicy
                 }
             }
 
+            // No early exit on deny: a later candidate's condition may fail, and a failed condition must make the
+            // decision an error whatever the order of the rules (a shortcut here made error-vs-deny order-dependent).
             if (best is null || rule.Entry.Effect > best.Entry.Effect)
             {
                 best = rule;
-                if (rule.Entry.Effect == Effect.Deny)
-                {
-                    break;
-                }
             }
         }
 
@@ -302,10 +344,16 @@ public sealed class CompiledPolicy
             }
         }
 
-        return new TargetEntry([.. candidates], classes);
+        var limits = _limits.Where(l => l.Matcher.MatchesTarget(operation, server, target)).ToArray();
+        var classOnly = limits.All(l => l.Matcher.Entry.AgentNames.Count == 0 && l.Matcher.Entry.Groups.Count == 0);
+        return new TargetEntry([.. candidates], classes, limits, classOnly && limits.Length > 0 ? new Limits.LimitRule[]?[16] : null);
     }
 
-    private sealed record TargetEntry(CompiledRule[] Candidates, ToolClasses? ClassOverride);
+    private sealed record TargetEntry(
+        CompiledRule[] Candidates,
+        ToolClasses? ClassOverride,
+        (Limits.LimitRule Limit, CompiledRule Matcher)[] Limits,
+        Limits.LimitRule[]?[]? LimitsByClasses);
 
     private sealed class ServerIndex(CompiledPolicy owner, string server)
     {

@@ -24,7 +24,7 @@ public sealed class PolicyDocument
     public List<RuleEntry> Rules { get; } = [];
 
     /// <summary>Limits (velocity, budgets, breakers); enforced by the limits stage.</summary>
-    public List<LimitEntry> Limits { get; } = [];
+    public List<Limits.LimitRule> Limits { get; } = [];
 
     /// <summary>The files the document was read from.</summary>
     public List<string> Files { get; } = [];
@@ -108,19 +108,6 @@ public sealed class RuleEntry
     public bool TwoPerson { get; init; }
 
     /// <summary>Where the rule starts.</summary>
-    public SourceSpan At { get; init; }
-}
-
-/// <summary>A limit as written; the limits stage interprets it.</summary>
-public sealed class LimitEntry
-{
-    /// <summary>Unique id.</summary>
-    public required string Id { get; init; }
-
-    /// <summary>The raw fields, for the limits stage.</summary>
-    public IReadOnlyDictionary<string, string> Fields { get; init; } = new Dictionary<string, string>();
-
-    /// <summary>Where the limit starts.</summary>
     public SourceSpan At { get; init; }
 }
 

@@ -192,33 +192,143 @@ public sealed class PolicyParser
         {
             foreach (var node in limits.Children)
             {
-                if (r.Mapping(node, "a limit", LimitFields) is not { } lm)
+                if (ReadLimit(r, file, node) is { } limit)
                 {
-                    continue;
-                }
-
-                var id = r.String(YamlReader.Get(lm, "id"), "limit id");
-                if (id is null)
-                {
-                    r.Error(node, "a limit needs an id");
-                    continue;
-                }
-
-                var fields = new Dictionary<string, string>(StringComparer.Ordinal);
-                foreach (var (k, val) in lm.Children)
-                {
-                    if (k is YamlScalarNode ks && val is YamlScalarNode vs)
+                    if (_doc.Limits.Find(l => l.Id == limit.Id) is { } dup)
                     {
-                        fields[ks.Value ?? ""] = vs.Value ?? "";
+                        r.Error(node, $"limit id '{limit.Id}' is used twice (first at {dup.At})");
                     }
+
+                    _doc.Limits.Add(limit);
                 }
-
-                _doc.Limits.Add(new LimitEntry { Id = id, Fields = fields, At = At(file, node) });
-
-                // Said loudly rather than ignored quietly: a user relying on a limit must know it is not enforced.
-                r.Warning(node, $"limit '{id}' is not enforced by this version of Warden (velocity limits and breakers are not built yet)");
             }
         }
+        else if (YamlReader.Get(map, "limits") is { } badLimits && badLimits is not YamlScalarNode { Value: null or "" })
+        {
+            r.Error(badLimits, "limits must be a list");
+        }
+    }
+
+    private Limits.LimitRule? ReadLimit(YamlReader r, string file, YamlNode node)
+    {
+        if (r.Mapping(node, "a limit", LimitFields) is not { } m)
+        {
+            return null;
+        }
+
+        var id = r.String(YamlReader.Get(m, "id"), "limit id");
+        if (string.IsNullOrWhiteSpace(id))
+        {
+            r.Error(node, "a limit needs an id", "for example id: delete-velocity");
+            return null;
+        }
+
+        var kinds = new (string Field, Limits.LimitKind Kind)[] { ("rate", Limits.LimitKind.Rate), ("budget", Limits.LimitKind.Budget), ("concurrency", Limits.LimitKind.Concurrency), ("breaker", Limits.LimitKind.Breaker) }
+            .Where(k => YamlReader.Get(m, k.Field) is not null).ToList();
+        if (kinds.Count != 1)
+        {
+            r.Error(node, $"limit '{id}' needs exactly one of rate, budget, concurrency or breaker", "for example rate: 10 per minute, budget: 50 per day, concurrency: 4, breaker: 10 in 60s");
+            return null;
+        }
+
+        var (field, kind) = kinds[0];
+        var valueNode = YamlReader.Get(m, field);
+        int count;
+        var window = TimeSpan.Zero;
+        Limits.LimitPer? writtenPer = null;
+        if (kind == Limits.LimitKind.Concurrency)
+        {
+            count = (int)(r.Integer(valueNode, "concurrency") ?? 0);
+            if (count <= 0)
+            {
+                r.Error(valueNode, $"limit '{id}': concurrency must be a positive whole number");
+                return null;
+            }
+        }
+        else
+        {
+            var text = r.String(valueNode, field) ?? "";
+            if (!Limits.LimitRule.TryParseAmount(text, out count, out window, out writtenPer))
+            {
+                r.Error(valueNode, $"limit '{id}': cannot read {field} '{text}'", "write N per second|minute|hour|day, N/min, or N in 60s");
+                return null;
+            }
+        }
+
+        var perNode = YamlReader.Get(m, "per");
+        var perText = r.String(perNode, "per");
+        Limits.LimitPer per = perText switch
+        {
+            null => writtenPer ?? Limits.LimitPer.Agent,
+            "agent" => Limits.LimitPer.Agent,
+            "session" => Limits.LimitPer.Session,
+            "global" => Limits.LimitPer.Global,
+            _ => Bad(perNode, $"limit '{id}': per must be agent, session or global, not '{perText}'", Limits.LimitPer.Agent),
+        };
+        var exceedNode = YamlReader.Get(m, "on_exceed");
+        var exceedText = r.String(exceedNode, "on_exceed");
+        Limits.ExceedAction onExceed = exceedText switch
+        {
+            null => kind == Limits.LimitKind.Breaker ? Limits.ExceedAction.PauseAgent : Limits.ExceedAction.Deny,
+            "deny" => Limits.ExceedAction.Deny,
+            "ask" => Limits.ExceedAction.Ask,
+            "pause_agent" or "pause" => Limits.ExceedAction.PauseAgent,
+            _ => Bad(exceedNode, $"limit '{id}': on_exceed must be deny, ask or pause_agent, not '{exceedText}'", Limits.ExceedAction.Deny),
+        };
+        var burst = (int)(r.Integer(YamlReader.Get(m, "burst"), "burst") ?? 0);
+        if (burst != 0 && kind != Limits.LimitKind.Rate)
+        {
+            r.Warning(YamlReader.Get(m, "burst"), $"limit '{id}': burst applies only to rate limits");
+        }
+
+        return new Limits.LimitRule
+        {
+            Id = id,
+            Match = ReadMatch(r, file, node, id, m),
+            Kind = kind,
+            Count = count,
+            Window = window,
+            Burst = burst,
+            Per = per,
+            OnExceed = onExceed,
+            At = At(file, node),
+        };
+
+        T Bad<T>(YamlNode? at, string message, T fallback)
+        {
+            r.Error(at, message);
+            return fallback;
+        }
+    }
+
+    private static RuleEntry ReadMatch(YamlReader r, string file, YamlNode node, string id, YamlMappingNode m)
+    {
+        var match = r.Mapping(YamlReader.Get(m, "match"), $"'{id}' match", MatchFields);
+        var classes = ToolClasses.None;
+        foreach (var c in r.StringList(YamlReader.Get(match, "class"), "match.class"))
+        {
+            if (ToolClassifier.Parse(c) is { } cls)
+            {
+                classes |= cls;
+            }
+            else
+            {
+                r.Error(YamlReader.Get(match, "class"), $"unknown class '{c}'", "classes are read_only, mutating, destructive, outbound");
+            }
+        }
+
+        return new RuleEntry
+        {
+            Id = id,
+            Servers = r.StringList(YamlReader.Get(match, "server"), "match.server").Select(s => new Glob(s)).ToList(),
+            Targets = r.StringList(YamlReader.Get(match, "tool"), "match.tool").Select(s => new Glob(s)).ToList(),
+            Classes = classes,
+            AgentNames = r.StringList(YamlReader.Get(match, "agent"), "match.agent"),
+            Groups = r.StringList(YamlReader.Get(match, "group"), "match.group"),
+            Operations = [McpOperation.ToolCall],
+            Effect = Effect.Allow,
+            At = At(file, node),
+        };
     }
 
     private RuleEntry? ReadRule(YamlReader r, string file, YamlNode node)

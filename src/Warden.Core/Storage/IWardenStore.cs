@@ -1,4 +1,5 @@
 using Warden.Core.Identity;
+using Warden.Core.Stops;
 
 namespace Warden.Core.Storage;
 
@@ -49,6 +50,20 @@ public interface IWardenStore : IAsyncDisposable
 
     /// <summary>Writes a named piece of state.</summary>
     ValueTask SetStateAsync(string key, string value, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records a stop and publishes it on the change feed (topic <see cref="ChangeTopics.Stop"/>, key = the stop's
+    /// id, payload = JSON <c>{event: stopped|paused|resumed, scope, target, by, reason}</c>) in the same
+    /// transaction, so every process sees it. Idempotent by id.
+    /// </summary>
+    ValueTask AddStopAsync(StopRecord stop, CancellationToken cancellationToken = default);
+
+    /// <summary>Lifts a stop (a resume), recording who and why, and publishes the change.</summary>
+    /// <returns>False when no stop with that id is in force.</returns>
+    ValueTask<bool> LiftStopAsync(string id, string by, string reason, DateTimeOffset at, CancellationToken cancellationToken = default);
+
+    /// <summary>The stops in force, oldest first.</summary>
+    ValueTask<IReadOnlyList<StopRecord>> ListStopsAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Appends a change to the feed every process on this store watches.</summary>
     /// <returns>The change's id, increasing across the store (a later publish gets a larger id; ids may have gaps).</returns>

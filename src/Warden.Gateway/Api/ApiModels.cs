@@ -7,7 +7,10 @@ namespace Warden.Gateway.Api;
 public sealed record StatusResponse(string Version, DateTimeOffset StartedAt, PolicyStatus Policy, IReadOnlyList<UpstreamStatus> Upstreams, IReadOnlyList<SessionStatus> Sessions, IReadOnlyList<AgentStatus>? Agents = null);
 
 /// <summary>One agent: its groups and live sessions.</summary>
-public sealed record AgentStatus(string Name, IReadOnlyList<string> Groups, string State, int Sessions);
+public sealed record AgentStatus(string Name, IReadOnlyList<string> Groups, string State, int Sessions, string? StoppedBy = null, string? StopReason = null, IReadOnlyList<LimitLevel>? Limits = null, IReadOnlyList<Stops.DenialView>? RecentDenials = null);
+
+/// <summary>A limit's current level for an agent.</summary>
+public sealed record LimitLevel(string Id, string Kind, double Used, int Capacity, string Describe);
 
 /// <summary>The policy in force and the last rejected reload.</summary>
 public sealed record PolicyStatus(string Version, int Rules, DateTimeOffset? LoadedAt, DateTimeOffset? RejectedAt, IReadOnlyList<string>? RejectedProblems);
@@ -25,7 +28,7 @@ public sealed record AddPrincipalRequest(string Name, IReadOnlyList<string>? Gro
 public sealed record AddPrincipalResponse(string Kind, string Name, string Token, IReadOnlyList<string> Groups);
 
 /// <summary>A principal as listed.</summary>
-public sealed record PrincipalView(string Kind, string Name, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
+public sealed record PrincipalView(string Kind, string Name, IReadOnlyList<string> Groups, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt, AgentStatus? Status = null);
 
 /// <summary>POST /api/v1/policy/reload.</summary>
 public sealed record ReloadResponse(bool Loaded, string Version, IReadOnlyList<string> Errors, IReadOnlyList<string> Warnings);
@@ -46,4 +49,5 @@ public sealed record WhoAmI(string Kind, string Name, IReadOnlyList<string> Grou
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(WhoAmI))]
 [JsonSerializable(typeof(AgentStatus))]
+[JsonSerializable(typeof(List<AgentStatus>))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -194,6 +194,7 @@ public static class DecisionEndpoints
                 ? ToolClassifier.FromAnnotations(request.Annotations?.ReadOnlyHint, request.Annotations?.DestructiveHint, request.Annotations?.OpenWorldHint)
                 : ToolClasses.ReadOnly,
             ReceivedAt = time.GetUtcNow(),
+            Channel = "api",
         };
         var permit = await decider.DecideAsync(call, ct).ConfigureAwait(false);
         return Results.Ok(View(registry.Add(name, permit)));
@@ -264,12 +265,21 @@ public static class DecisionEndpoints
         {
             await foreach (var change in store.WatchAsync(after, ct).ConfigureAwait(false))
             {
-                if (change.Topic != ChangeTopics.Stop || (change.Key != name && change.Key != "*"))
+                if (change.Topic != ChangeTopics.Stop || change.Payload is null)
                 {
                     continue;
                 }
 
-                var ev = new AgentEvent(change.Id, change.Payload ?? "stop", name, change.Payload, change.At);
+                using var payload = JsonDocument.Parse(change.Payload);
+                var p = payload.RootElement;
+                var scope = p.GetProperty("scope").GetString();
+                var target = p.GetProperty("target").GetString();
+                if (!(scope == "all" || (scope == "agent" && target == name) || (scope == "session" && target?.StartsWith(name + "/", StringComparison.Ordinal) == true)))
+                {
+                    continue;
+                }
+
+                var ev = new AgentEvent(change.Id, p.GetProperty("event").GetString() ?? "stopped", name, p.GetProperty("reason").GetString(), change.At);
                 await http.Response.WriteAsync($"id: {change.Id}\nevent: {ev.Kind}\ndata: {JsonSerializer.Serialize(ev, DecisionJsonContext.Default.AgentEvent)}\n\n", ct).ConfigureAwait(false);
                 await http.Response.Body.FlushAsync(ct).ConfigureAwait(false);
             }

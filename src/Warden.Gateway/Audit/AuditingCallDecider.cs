@@ -122,7 +122,7 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
         }
 
         var started = Stopwatch.GetTimestamp();
-        return new Permit(d, forward: true, permit.Message, permit.Cancellation, meta, async (result, error) =>
+        return new Permit(d, forward: true, permit.Message, permit.Cancellation, meta, cancellationMessage: () => permit.CancellationMessage, complete: async (result, error) =>
         {
             var micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
             string kind, outcome;

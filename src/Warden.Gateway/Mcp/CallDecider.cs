@@ -19,9 +19,11 @@ internal interface ICallDecider
 internal sealed class Permit
 {
     private readonly Func<CallToolResult?, Exception?, ValueTask>? _complete;
+    private readonly Func<string?>? _cancellationMessage;
 
-    public Permit(Decision decision, bool forward, string message, CancellationToken cancellation = default, IReadOnlyDictionary<string, JsonNode?>? meta = null, Func<CallToolResult?, Exception?, ValueTask>? complete = null)
+    public Permit(Decision decision, bool forward, string message, CancellationToken cancellation = default, IReadOnlyDictionary<string, JsonNode?>? meta = null, Func<CallToolResult?, Exception?, ValueTask>? complete = null, Func<string?>? cancellationMessage = null)
     {
+        _cancellationMessage = cancellationMessage;
         Decision = decision;
         Forward = forward;
         Message = message;
@@ -43,7 +45,7 @@ internal sealed class Permit
     public CancellationToken Cancellation { get; }
 
     /// <summary>Why <see cref="Cancellation"/> fired, for the agent.</summary>
-    public string? CancellationMessage { get; set; }
+    public string? CancellationMessage => _cancellationMessage?.Invoke();
 
     /// <summary><c>_meta</c> entries to stamp on the forwarded request (for example the audit sequence number).</summary>
     public IReadOnlyDictionary<string, JsonNode?>? Meta { get; }
@@ -52,14 +54,84 @@ internal sealed class Permit
     public ValueTask CompleteAsync(CallToolResult? result, Exception? error) => _complete?.Invoke(result, error) ?? ValueTask.CompletedTask;
 }
 
-/// <summary>The decider of the first gateway: the decision pipeline alone.</summary>
-internal sealed class PipelineCallDecider(DecisionPipeline pipeline) : ICallDecider
+/// <summary>
+/// Decides through the pipeline, holding a pass of the stop barrier from before the stop check until a forwarded
+/// call is registered where a stop can cancel it.
+/// </summary>
+internal sealed partial class PipelineCallDecider(
+    DecisionPipeline pipeline,
+    Stops.AdmissionGate gate,
+    Stops.CallTracker tracker,
+    Core.Policy.PolicyHolder policy,
+    Core.Limits.LimitCounters limits,
+    Stops.StopService stops,
+    Stops.DenialLog denials,
+    TimeProvider time,
+    Microsoft.Extensions.Logging.ILogger<PipelineCallDecider> logger) : ICallDecider
 {
     public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
     {
+        using var pass = gate.Enter();
         var decision = pipeline.Decide(call);
-        return ValueTask.FromResult(ToPermit(decision));
+        IDisposable? release = null;
+        if (decision is { Effect: Effect.Allow, IsError: false } && policy.Current is { } current)
+        {
+            // Limits count only calls that would run: a denied call uses no budget.
+            var verdict = limits.Acquire(current.LimitsFor(call), call, out release);
+            if (verdict.Exceeded is { } limit)
+            {
+                decision = LimitDecision(limit, verdict.Message!, call, decision.PolicyVersion);
+            }
+        }
+
+        var permit = ToPermit(decision);
+        if (!permit.Forward)
+        {
+            denials.Add(call.Agent.Name, new Stops.DenialView(time.GetUtcNow(), call.DisplayName, decision.RuleId, permit.Message));
+        }
+
+        if (!permit.Forward || call.Channel != "mcp")
+        {
+            // Calls decided for the decision API run in the agent's own process: Warden cannot cancel them,
+            // it tells the agent through its events stream instead.
+            release?.Dispose();
+            return ValueTask.FromResult(permit);
+        }
+
+        var entry = tracker.Register(call);
+        return ValueTask.FromResult(new Permit(
+            permit.Decision,
+            forward: true,
+            permit.Message,
+            entry.Cancellation.Token,
+            complete: (_, _) =>
+            {
+                release?.Dispose();
+                entry.Dispose();
+                return ValueTask.CompletedTask;
+            },
+            cancellationMessage: () => entry.CancelledBecause));
     }
+
+    private Decision LimitDecision(Core.Limits.LimitRule limit, string message, CallContext call, string version)
+    {
+        switch (limit.OnExceed)
+        {
+            case Core.Limits.ExceedAction.Ask:
+                return new Decision(Effect.Ask, limit.Id, message, version);
+            case Core.Limits.ExceedAction.PauseAgent:
+                // The pause lands in the stop table at once (before this call's pass is returned), so the
+                // agent's next call is refused; its record and the cancellation of calls in flight follow.
+                var pause = stops.StopAsync(Core.Stops.StopScope.Agent, call.Agent.Name, "breaker:" + limit.Id, message, pause: true);
+                _ = pause.ContinueWith(t => LogPauseFailed(logger, call.Agent.Name, t.Exception?.GetBaseException().Message ?? ""), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                return new Decision(Effect.Deny, limit.Id, $"paused: {message}; an operator must resume the agent", version);
+            default:
+                return new Decision(Effect.Deny, limit.Id, message, version);
+        }
+    }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Error, Message = "Pausing agent {Agent} failed: {Error}")]
+    private static partial void LogPauseFailed(Microsoft.Extensions.Logging.ILogger logger, string agent, string error);
 
     /// <summary>
     /// Only allow forwards. Ask and shadow have no implementation yet, so they deny rather than forward:

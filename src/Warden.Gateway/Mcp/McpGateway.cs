@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using ModelContextProtocol;
 using ModelContextProtocol.Client;
@@ -32,10 +33,12 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
     private readonly ConcurrentDictionary<string, string> _resourceOwners = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _sharedSubscriptions = new(StringComparer.Ordinal);
     private readonly string _sep;
+    private readonly IHttpContextAccessor? _httpContext;
 
-    public McpGateway(WardenConfig config, ICallDecider decider, ILoggerFactory loggerFactory, TimeProvider time)
+    public McpGateway(WardenConfig config, ICallDecider decider, ILoggerFactory loggerFactory, TimeProvider time, IHttpContextAccessor? httpContext = null)
     {
         _config = config;
+        _httpContext = httpContext;
         _decider = decider;
         _time = time;
         _logger = loggerFactory.CreateLogger("Warden.Gateway");
@@ -333,6 +336,13 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = permit.Message }] };
         }
 
+        if (permit.Cancellation.IsCancellationRequested)
+        {
+            // A stop landed between the decision and now: the call never leaves.
+            await permit.CompleteAsync(null, new OperationCanceledException()).ConfigureAwait(false);
+            return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = permit.CancellationMessage ?? "cancelled by Warden" }] };
+        }
+
         var forwarded = new CallToolRequestParams { Name = toolName, Arguments = request.Arguments, Meta = CopyMeta(request.Meta, permit.Meta) };
         ProgressRelay.Route? route = null;
         if (request.ProgressToken is { } agentToken)
@@ -340,6 +350,12 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             route = Pool.Progress.Register(context.Server, agentToken);
             forwarded.Meta!["progressToken"] = route.UpstreamToken;
         }
+
+        // In a stateful session the handler's token follows the session, not the POST that carries the call.
+        // Clients cancel by dropping that POST (the C# SDK sends no notifications/cancelled over Streamable
+        // HTTP), and without an event store the answer could never reach them anyway: treat it as a cancel.
+        using var agentGone = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, RequestAborted());
+        cancellationToken = agentGone.Token;
 
         Interlocked.Increment(ref session.InFlight);
         using var active = session.Track(context.Server);
@@ -381,6 +397,19 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             {
                 await route.DisposeAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>Fires when the HTTP request that carried the current message is aborted by the client.</summary>
+    private CancellationToken RequestAborted()
+    {
+        try
+        {
+            return _httpContext?.HttpContext?.RequestAborted ?? CancellationToken.None;
+        }
+        catch (ObjectDisposedException)
+        {
+            return CancellationToken.None;
         }
     }
 
@@ -957,18 +986,36 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
     {
         var owner = Owner(connection, "sampling");
         var permit = await DecideUpstreamRequestAsync(connection, owner, McpOperation.Sampling, RequestMethods.SamplingCreateMessage, cancellationToken).ConfigureAwait(false);
-        var result = await owner.Server.SampleAsync(request!, cancellationToken).ConfigureAwait(false);
-        await permit.CompleteAsync(null, null).ConfigureAwait(false);
-        return result;
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
+            var result = await owner.Server.SampleAsync(request!, linked.Token).ConfigureAwait(false);
+            await permit.CompleteAsync(null, null).ConfigureAwait(false);
+            return result;
+        }
+        catch (Exception ex)
+        {
+            await permit.CompleteAsync(null, ex).ConfigureAwait(false);
+            throw;
+        }
     }
 
     public async ValueTask<ElicitResult> OnElicitationAsync(UpstreamConnection connection, ElicitRequestParams? request, CancellationToken cancellationToken)
     {
         var owner = Owner(connection, "elicitation");
         var permit = await DecideUpstreamRequestAsync(connection, owner, McpOperation.Elicitation, RequestMethods.ElicitationCreate, cancellationToken).ConfigureAwait(false);
-        var result = await owner.Server.ElicitAsync(request!, cancellationToken).ConfigureAwait(false);
-        await permit.CompleteAsync(null, null).ConfigureAwait(false);
-        return result;
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
+            var result = await owner.Server.ElicitAsync(request!, linked.Token).ConfigureAwait(false);
+            await permit.CompleteAsync(null, null).ConfigureAwait(false);
+            return result;
+        }
+        catch (Exception ex)
+        {
+            await permit.CompleteAsync(null, ex).ConfigureAwait(false);
+            throw;
+        }
     }
 
     public async ValueTask<ListRootsResult> OnRootsAsync(UpstreamConnection connection, ListRootsRequestParams? request, CancellationToken cancellationToken)

@@ -76,6 +76,7 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
     private volatile McpClient? _client;
     private volatile IReadOnlyList<Tool>? _tools;
     private Task? _loop;
+    private int _disposed;
     private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public UpstreamConnection(
@@ -410,6 +411,12 @@ internal sealed partial class UpstreamConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // The host disposes services after the lifetime stopped them: a second call does nothing.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _lifetime.CancelAsync().ConfigureAwait(false);
         if (_loop is { } loop)
         {

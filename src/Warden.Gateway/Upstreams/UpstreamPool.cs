@@ -22,6 +22,7 @@ internal sealed class UpstreamPool : IAsyncDisposable
     private readonly Dictionary<string, UpstreamConnection> _catalog = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AgentConnection> _perAgent = new(StringComparer.Ordinal);
     private readonly Lock _perAgentGate = new();
+    private int _disposed;
 
     public UpstreamPool(WardenConfig config, IUpstreamHooks hooks, ProgressRelay progress, ILoggerFactory loggerFactory, TimeProvider time)
     {
@@ -169,6 +170,11 @@ internal sealed class UpstreamPool : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         var all = _catalog.Values.Concat(_perAgent.Values.Select(e => e.Connection)).ToList();
         await Task.WhenAll(all.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
         _http.Dispose();

@@ -17,11 +17,14 @@ public sealed class AuditingCallDeciderTests : IAsyncDisposable
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "warden-audit-decider", Guid.NewGuid().ToString("N"));
     private AuditLog? _audit;
 
-    private sealed class Fixed(Effect effect) : IDecisionStage
+    /// <summary>A decider that always decides the same, standing in for the pipeline (stops, policy, limits).</summary>
+    private sealed class Fixed(Effect effect) : ICallDecider
     {
-        public string Name => "fixed";
-
-        public Decision? Evaluate(CallContext call) => new Decision(effect, "the-rule", "because", "v7");
+        public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
+        {
+            var d = new Decision(effect, "the-rule", "because", "v7");
+            return ValueTask.FromResult(new Permit(d, effect == Effect.Allow, d.AgentMessage));
+        }
     }
 
     private AuditingCallDecider Decider(Effect effect, string onFailure = "deny", string writeTimeout = "2s")
@@ -29,7 +32,7 @@ public sealed class AuditingCallDeciderTests : IAsyncDisposable
         Directory.CreateDirectory(_folder);
         var config = ConfigLoader.Parse($"audit: {{ on_failure: {onFailure}, write_timeout: {writeTimeout}, mask_arguments: [pin] }}\n", "warden.yaml", _folder);
         _audit = new AuditLog(config, TimeProvider.System, NullLoggerFactory.Instance);
-        return new AuditingCallDecider(new PipelineCallDecider(new DecisionPipeline([new Fixed(effect)], () => "v7")), _audit);
+        return new AuditingCallDecider(new Fixed(effect), _audit);
     }
 
     private static CallContext Call() => new()

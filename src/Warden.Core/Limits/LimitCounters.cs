@@ -1,0 +1,365 @@
+using System.Collections.Concurrent;
+using Warden.Core.Pipeline;
+
+namespace Warden.Core.Limits;
+
+/// <summary>The verdict of the limits on one call.</summary>
+/// <param name="Exceeded">The limit that refused the call, or null.</param>
+/// <param name="Message">Why, for the agent.</param>
+public readonly record struct LimitVerdict(LimitRule? Exceeded, string? Message)
+{
+    /// <summary>No limit refused the call.</summary>
+    public bool Ok => Exceeded is null;
+}
+
+/// <summary>
+/// The counts behind every limit, kept in memory per (limit, agent or session) and read with an injected
+/// clock, so windows and refills are tested without sleeping. Counts are kept by limit id, so a policy reload
+/// that keeps a limit keeps its count.
+/// </summary>
+public sealed class LimitCounters(TimeProvider time)
+{
+    private readonly ConcurrentDictionary<(string Limit, string Key), Counter> _counters = new();
+
+    /// <summary>Checks every limit that covers the call and, when none refuses it, counts the call against them.</summary>
+    /// <param name="limits">The limits that apply to the call (already matched).</param>
+    /// <param name="call">The call.</param>
+    /// <param name="release">Set when a concurrency limit counted the call: dispose it when the call ends.</param>
+    public LimitVerdict Acquire(IReadOnlyList<LimitRule> limits, CallContext call, out IDisposable? release)
+    {
+        release = null;
+        if (limits.Count == 0)
+        {
+            return default;
+        }
+
+        var now = time.GetTimestamp();
+        var concurrency = 0;
+        for (var i = 0; i < limits.Count; i++)
+        {
+            var limit = limits[i];
+            if (!CounterFor(limit, call).TryTake(limit, now, time))
+            {
+                // All or nothing: give back what earlier limits took for this call.
+                for (var j = 0; j < i; j++)
+                {
+                    CounterFor(limits[j], call).GiveBack(limits[j]);
+                }
+
+                return new LimitVerdict(limit, $"limit {limit.Id} exceeded ({limit.Describe()} per {limit.Per.ToString().ToLowerInvariant()})");
+            }
+
+            if (limit.Kind == LimitKind.Concurrency)
+            {
+                concurrency++;
+            }
+        }
+
+        if (concurrency > 0)
+        {
+            // Only concurrency caps are handed back when the call ends; the rest count the call as made.
+            var held = new (Counter, LimitRule)[concurrency];
+            var k = 0;
+            foreach (var limit in limits)
+            {
+                if (limit.Kind == LimitKind.Concurrency)
+                {
+                    held[k++] = (CounterFor(limit, call), limit);
+                }
+            }
+
+            release = new Release(held);
+        }
+
+        return default;
+    }
+
+    private Counter CounterFor(LimitRule limit, CallContext call)
+    {
+        var key = limit.Per switch
+        {
+            LimitPer.Session => call.SessionId,
+            LimitPer.Global => "",
+            _ => call.Agent.Name,
+        };
+        return _counters.TryGetValue((limit.Id, key), out var counter)
+            ? counter
+            : _counters.GetOrAdd((limit.Id, key), static (_, l) => new Counter(l), limit);
+    }
+
+    /// <summary>
+    /// Forgets the counts of one limit for an agent (its per-agent count and the counts of its sessions,
+    /// <c>agent/...</c>). An operator's resume of a breaker's pause calls this: otherwise the window that
+    /// tripped the breaker is still full and the first call after the resume pauses the agent again.
+    /// </summary>
+    /// <returns>How many counters were forgotten.</returns>
+    public int Reset(string limitId, string agent)
+    {
+        var n = 0;
+        foreach (var key in _counters.Keys)
+        {
+            if (key.Limit == limitId && (key.Key == agent || key.Key.StartsWith(agent + "/", StringComparison.Ordinal)) && _counters.TryRemove(key, out _))
+            {
+                n++;
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>The current level of a limit for a key, for status: (used, capacity).</summary>
+    public (double Used, int Capacity)? Level(LimitRule limit, string key) =>
+        _counters.TryGetValue((limit.Id, key), out var c) ? c.Level(limit, time.GetTimestamp(), time) : null;
+
+    /// <summary>Every counter, for status.</summary>
+    public IEnumerable<(string Limit, string Key)> Keys => _counters.Keys;
+
+    private sealed class Release((Counter Counter, LimitRule Limit)[] taken) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                foreach (var (c, l) in taken)
+                {
+                    c.GiveBack(l);
+                }
+            }
+        }
+    }
+
+    private sealed class Counter
+    {
+        private readonly Lock _gate = new();
+        private readonly SlidingWindow _window;
+        private double _tokens;
+        private long _refilledAt;
+        private int _inFlight;
+
+        public Counter(LimitRule limit)
+        {
+            _tokens = limit.Burst > 0 ? limit.Burst : limit.Count;
+            _refilledAt = -1;
+            _window = new SlidingWindow(limit.Kind is LimitKind.Budget or LimitKind.Breaker ? limit.Count : 0);
+        }
+
+        public bool TryTake(LimitRule limit, long now, TimeProvider time)
+        {
+            lock (_gate)
+            {
+                switch (limit.Kind)
+                {
+                    case LimitKind.Rate:
+                        Refill(limit, now, time);
+                        if (_tokens < 1)
+                        {
+                            return false;
+                        }
+
+                        _tokens -= 1;
+                        return true;
+                    case LimitKind.Concurrency:
+                        if (_inFlight >= limit.Count)
+                        {
+                            return false;
+                        }
+
+                        _inFlight++;
+                        return true;
+                    default:
+                        // Budget and breaker: a sliding log of the last Count calls inside the window.
+                        return _window.TryAdd(limit, now, time);
+                }
+            }
+        }
+
+        public void GiveBack(LimitRule limit)
+        {
+            lock (_gate)
+            {
+                switch (limit.Kind)
+                {
+                    case LimitKind.Rate:
+                        _tokens = Math.Min(_tokens + 1, limit.Burst > 0 ? limit.Burst : limit.Count);
+                        break;
+                    case LimitKind.Concurrency:
+                        _inFlight = Math.Max(0, _inFlight - 1);
+                        break;
+                    default:
+                        _window.RemoveLast();
+                        break;
+                }
+            }
+        }
+
+        public (double Used, int Capacity) Level(LimitRule limit, long now, TimeProvider time)
+        {
+            lock (_gate)
+            {
+                switch (limit.Kind)
+                {
+                    case LimitKind.Rate:
+                        Refill(limit, now, time);
+                        var capacity = limit.Burst > 0 ? limit.Burst : limit.Count;
+                        return (capacity - _tokens, capacity);
+                    case LimitKind.Concurrency:
+                        return (_inFlight, limit.Count);
+                    default:
+                        return (_window.CountIn(limit, now, time), limit.Count);
+                }
+            }
+        }
+
+        private void Refill(LimitRule limit, long now, TimeProvider time)
+        {
+            if (_refilledAt >= 0)
+            {
+                var elapsed = time.GetElapsedTime(_refilledAt, now);
+                var capacity = limit.Burst > 0 ? limit.Burst : limit.Count;
+                _tokens = Math.Min(capacity, _tokens + (elapsed.TotalSeconds * limit.Count / limit.Window.TotalSeconds));
+            }
+
+            _refilledAt = now;
+        }
+    }
+
+    /// <summary>
+    /// Calls inside a sliding window. Small limits (up to 256, breakers and most budgets) keep the exact time of
+    /// each call in a ring; larger ones count in 64 buckets with a running total, which may count up to one bucket
+    /// (1/64 of the window) of older calls: never more permissive than the limit, and memory stays bounded.
+    /// </summary>
+    private sealed class SlidingWindow
+    {
+        private const int ExactUpTo = 256;
+        private const int Buckets = 64;
+        private readonly long[]? _ring;
+        private readonly int[]? _counts;
+        private long _lastBucket = -1;
+        private int _total;
+        private int _head;
+        private int _size;
+        private int _lastSlot = -1;
+
+        public SlidingWindow(int count)
+        {
+            if (count <= 0)
+            {
+                return;
+            }
+
+            if (count <= ExactUpTo)
+            {
+                _ring = new long[count];
+            }
+            else
+            {
+                _counts = new int[Buckets];
+            }
+        }
+
+        public bool TryAdd(LimitRule limit, long now, TimeProvider time)
+        {
+            if (_ring is { } ring)
+            {
+                while (_size > 0 && time.GetElapsedTime(ring[_head], now) >= limit.Window)
+                {
+                    _head = (_head + 1) % ring.Length;
+                    _size--;
+                }
+
+                if (_size >= limit.Count)
+                {
+                    return false;
+                }
+
+                ring[(_head + _size) % ring.Length] = now;
+                _size++;
+                return true;
+            }
+
+            Advance(BucketOf(limit, now, time));
+            if (_total >= limit.Count)
+            {
+                return false;
+            }
+
+            _lastSlot = (int)(_lastBucket % Buckets);
+            _counts![_lastSlot]++;
+            _total++;
+            return true;
+        }
+
+        // Moves the window to the current bucket, forgetting the buckets that fell out of it. Amortized O(1):
+        // each bucket is expired once.
+        private void Advance(long bucket)
+        {
+            if (_lastBucket < 0)
+            {
+                _lastBucket = bucket;
+                return;
+            }
+
+            var steps = Math.Min(bucket - _lastBucket, Buckets);
+            for (var i = 1; i <= steps; i++)
+            {
+                var slot = (int)((_lastBucket + i) % Buckets);
+                _total -= _counts![slot];
+                _counts[slot] = 0;
+            }
+
+            if (bucket > _lastBucket)
+            {
+                _lastBucket = bucket;
+            }
+        }
+
+        public void RemoveLast()
+        {
+            if (_ring is not null)
+            {
+                if (_size > 0)
+                {
+                    _size--;
+                }
+            }
+            else if (_lastSlot >= 0 && _counts![_lastSlot] > 0)
+            {
+                _counts[_lastSlot]--;
+                _total--;
+            }
+        }
+
+        public int CountIn(LimitRule limit, long now, TimeProvider time)
+        {
+            if (_ring is { } ring)
+            {
+                var n = 0;
+                for (var i = 0; i < _size; i++)
+                {
+                    if (time.GetElapsedTime(ring[(_head + i) % ring.Length], now) < limit.Window)
+                    {
+                        n++;
+                    }
+                }
+
+                return n;
+            }
+
+            if (_counts is null)
+            {
+                return 0;
+            }
+
+            Advance(BucketOf(limit, now, time));
+            return _total;
+        }
+
+        private static long BucketOf(LimitRule limit, long now, TimeProvider time)
+        {
+            var ticks = Math.Max(1, (long)(limit.Window.TotalSeconds * time.TimestampFrequency / Buckets));
+            return now / ticks;
+        }
+    }
+}

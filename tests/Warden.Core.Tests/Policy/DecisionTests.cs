@@ -1,0 +1,249 @@
+using Warden.Core.Pipeline;
+using Warden.Core.Policy;
+using static Warden.Core.Tests.Policy.PolicyKit;
+
+namespace Warden.Core.Tests.Policy;
+
+public class DecisionTests
+{
+    [Fact]
+    public void Decide_ConditionOverArgs_DecidesByValue()
+    {
+        var policy = Compile("""
+            lists:
+              payees: [alice, bob]
+            rules:
+              - id: small
+                match: { tool: pay }
+                when: args.amount < 1000.0 && args.recipient in lists.payees
+                effect: allow
+              - id: large
+                match: { tool: pay }
+                when: args.amount >= 1000.0
+                effect: ask
+            """);
+        Assert.Equal("allow by small", Decide(policy, Call("bank", "pay", """{"amount": 999.5, "recipient": "alice"}""")));
+        Assert.Equal("allow by small", Decide(policy, Call("bank", "pay", """{"amount": 10, "recipient": "bob"}""")));
+        Assert.Equal("ask by large", Decide(policy, Call("bank", "pay", """{"amount": 1000, "recipient": "alice"}""")));
+        Assert.Equal("deny by default", Decide(policy, Call("bank", "pay", """{"amount": 5, "recipient": "mallory"}""")));
+    }
+
+    [Fact]
+    public void Decide_ConditionOverContext_ReadsAgentSessionToolAndTime()
+    {
+        var policy = Compile("""
+            rules:
+              - id: by-agent
+                when: context.agent.name == "bot" && context.tool.server == "s" && context.tool.name == "t"
+                effect: allow
+              - id: confidential-session
+                when: '"confidential" in context.session.labels'
+                effect: deny
+              - id: office-hours
+                match: { tool: late }
+                when: context.now.getHours() >= 18
+                effect: ask
+            """);
+        Assert.Equal("allow by by-agent", Decide(policy, Call("s", "t", agent: "bot")));
+        Assert.Equal("deny by default", Decide(policy, Call("s", "t", agent: "other")));
+        Assert.Equal("deny by confidential-session", Decide(policy, Call("s", "t", agent: "bot", labels: ["confidential"])));
+        Assert.Equal("deny by default", Decide(policy, Call("s", "late")));
+    }
+
+    [Fact]
+    public void Decide_ConditionError_IsErrorDecisionNamingTheRule()
+    {
+        var policy = Compile("""
+            default: allow
+            rules:
+              - id: bulk
+                match: { tool: delete }
+                when: size(args.ids) > 5
+                effect: ask
+            """);
+        var d = policy.Decide(Call("mail", "delete", "{}"));
+        Assert.True(d.IsError);
+        Assert.Equal(Effect.Deny, d.Effect);
+        Assert.Equal("bulk", d.RuleId);
+        Assert.Contains("bulk", d.Reason, StringComparison.Ordinal);
+        Assert.Equal(policy.Version, d.PolicyVersion);
+        Assert.StartsWith("denied: Warden could not decide", d.AgentMessage, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{"ids": 3}""")]
+    [InlineData("""{"ids": null}""")]
+    [InlineData("""{}""")]
+    public void Decide_ConditionErrorInAllowRule_NeverAllows(string args)
+    {
+        var policy = Compile("""
+            default: allow
+            rules:
+              - id: few
+                match: { tool: delete }
+                when: size(args.ids) <= 5
+                effect: allow
+            """);
+        Assert.Equal("error by few", Decide(policy, Call("mail", "delete", args)));
+    }
+
+    [Fact]
+    public void Decide_ConditionErrorAlongsideDeny_IsStillAnError_InAnyOrder()
+    {
+        const string deny = """
+              - id: deny-all
+                effect: deny
+            """;
+        const string broken = """
+              - id: broken
+                when: args.missing > 1
+                effect: allow
+            """;
+        var a = Compile("rules:\n" + deny + "\n" + broken + "\n");
+        var b = Compile("rules:\n" + broken + "\n" + deny + "\n");
+        var call = Call("s", "t", "{}");
+        Assert.Equal("error by broken", Decide(a, call));
+        Assert.Equal("error by broken", Decide(b, call));
+    }
+
+    [Fact]
+    public void Decide_ConditionOnNonMatchingRule_IsNotEvaluated()
+    {
+        var policy = Compile("""
+            rules:
+              - id: only-for-delete
+                match: { tool: delete }
+                when: size(args.ids) > 5
+                effect: ask
+              - id: reads
+                match: { tool: read }
+                effect: allow
+            """);
+        Assert.Equal("allow by reads", Decide(policy, Call("mail", "read", "{}")));
+    }
+
+    [Theory]
+    [InlineData("allow", Effect.Allow)]
+    [InlineData("deny", Effect.Deny)]
+    [InlineData("ask", Effect.Ask)]
+    [InlineData("shadow", Effect.Shadow)]
+    public void Decide_NoRuleMatches_DefaultEffectNamedDefault(string name, Effect effect)
+    {
+        var policy = Compile($"default: {name}\nrules: []\n");
+        var d = policy.Decide(Call("s", "t"));
+        Assert.Equal(effect, d.Effect);
+        Assert.Equal("default", d.RuleId);
+        Assert.False(d.IsError);
+        Assert.Equal(effect, policy.Default);
+    }
+
+    [Fact]
+    public void Decide_DefaultNotWritten_IsDeny()
+    {
+        var policy = Compile("rules: []\n");
+        Assert.Equal("deny by default", Decide(policy, Call("s", "t")));
+    }
+
+    [Theory]
+    [InlineData("allow,shadow", "shadow")]
+    [InlineData("allow,ask", "ask")]
+    [InlineData("shadow,ask", "ask")]
+    [InlineData("ask,deny", "deny")]
+    [InlineData("allow,deny", "deny")]
+    [InlineData("allow,shadow,ask,deny", "deny")]
+    [InlineData("deny,ask,shadow,allow", "deny")]
+    [InlineData("shadow,allow", "shadow")]
+    public void Decide_SeveralRulesMatch_DenyOverAskOverShadowOverAllow(string effects, string expected)
+    {
+        var rules = effects.Split(',').Select((e, i) => $"  - id: r{i}-{e}\n    when: 'true'\n    effect: {e}\n");
+        var policy = Compile("rules:\n" + string.Concat(rules));
+        var d = policy.Decide(Call("s", "t"));
+        Assert.Equal(expected, EffectNames.Name(d.Effect));
+        Assert.EndsWith("-" + expected, d.RuleId, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decide_AllowRuleAddedLater_NeverOverridesDeny()
+    {
+        var policy = Compile("""
+            rules:
+              - id: no-deletes
+                match: { tool: "delete_*" }
+                effect: deny
+                message: deleting is not allowed
+              - id: please-allow
+                match: { server: mail, tool: delete_one }
+                effect: allow
+            """);
+        var d = policy.Decide(Call("mail", "delete_one"));
+        Assert.Equal(Effect.Deny, d.Effect);
+        Assert.Equal("no-deletes", d.RuleId);
+        Assert.Equal("denied by rule no-deletes: deleting is not allowed", d.AgentMessage);
+    }
+
+    [Fact]
+    public void Decide_Reason_IsMessageThenDescription()
+    {
+        var policy = Compile("""
+            rules:
+              - id: a
+                match: { tool: a }
+                description: the description
+                effect: ask
+              - id: b
+                match: { tool: b }
+                description: the description
+                message: the message
+                effect: deny
+            """);
+        Assert.Equal("the description", policy.Decide(Call("s", "a")).Reason);
+        Assert.Equal("the message", policy.Decide(Call("s", "b")).Reason);
+    }
+
+    [Fact]
+    public void Decide_EveryDecision_NamesThePolicyVersion()
+    {
+        var policy = Compile("rules: [{ id: a, match: { tool: a }, effect: allow }]\n");
+        Assert.Equal(12, policy.Version.Length);
+        Assert.Equal(policy.Version, policy.Decide(Call("s", "a")).PolicyVersion);
+        Assert.Equal(policy.Version, policy.Decide(Call("s", "b")).PolicyVersion);
+        Assert.NotEqual(policy.Version, Compile("rules: [{ id: a, match: { tool: a }, effect: deny }]\n").Version);
+    }
+
+    [Fact]
+    public void Decide_ManyTargets_SameAnswerPastTheIndexCache()
+    {
+        var policy = Compile("""
+            rules:
+              - id: reports
+                match: { resource: "reports://**" }
+                effect: allow
+            """);
+        for (var i = 0; i < 5000; i++)
+        {
+            Assert.Equal("allow by reports", Decide(policy, Call("docs", $"reports://{i}/x.csv", operation: McpOperation.ResourceRead)));
+        }
+
+        Assert.Equal("deny by default", Decide(policy, Call("docs", "other://x", operation: McpOperation.ResourceRead)));
+    }
+
+    [Fact]
+    public void PolicyStage_NoPolicyLoaded_RefusesEveryCallAsError()
+    {
+        var holder = new PolicyHolder();
+        var pipeline = new DecisionPipeline([new PolicyStage(holder)], () => holder.Version);
+        var d = pipeline.Decide(Call("s", "t"));
+        Assert.True(d.IsError);
+        Assert.Equal(Effect.Deny, d.Effect);
+        Assert.Equal("none", d.PolicyVersion);
+
+        var policy = Compile("default: allow\nrules: []\n");
+        holder.Swap(policy, DateTimeOffset.UnixEpoch);
+        Assert.Equal(Effect.Allow, pipeline.Decide(Call("s", "t")).Effect);
+        Assert.Equal(policy.Version, holder.Version);
+
+        holder.Reject(new PolicyRejection(DateTimeOffset.UnixEpoch, ["policy.yaml:1:1: error"]));
+        Assert.Same(policy, holder.Current);
+        Assert.NotNull(holder.LastRejection);
+    }
+}
