@@ -128,7 +128,7 @@ public sealed class DecisionApiTests(DecisionApiTests.Fixture fx) : IClassFixtur
         // The committed copy is docs/openapi.json; refresh it when the API changes (docs/api.md says how).
         Assert.True(JsonNode.DeepEquals(served, committed), "docs/openapi.json differs from the served document; regenerate it (docs/api.md)");
         var paths = served["paths"]!.AsObject().Select(p => p.Key).ToList();
-        foreach (var expected in new[] { "/api/v1/status", "/api/v1/agents", "/api/v1/decide", "/api/v1/decisions/{id}/wait", "/api/v1/decisions/{id}/outcome", "/api/v1/agents/{name}/events", "/api/v1/policy/reload", "/api/v1/stops" })
+        foreach (var expected in new[] { "/api/v1/status", "/api/v1/agents", "/api/v1/decide", "/api/v1/decisions/{id}/wait", "/api/v1/decisions/{id}/outcome", "/api/v1/agents/{name}/events", "/api/v1/policy/reload", "/api/v1/stops", "/api/v1/audit" })
         {
             Assert.Contains(expected, paths);
         }

@@ -48,10 +48,11 @@ public sealed class AuditingCallDeciderTests : IAsyncDisposable
         ReceivedAt = DateTimeOffset.UtcNow,
     };
 
+    /// <summary>Everything recorded so far: a marker event is durable only after everything queued before it.</summary>
     private async Task<List<AuditEvent>> RecordsAsync()
     {
-        await Task.Delay(200);
-        return [.. _audit!.Store.Read()];
+        await _audit!.Record(new AuditEvent { Kind = "test.flush", Actor = "test" }).Durable;
+        return [.. _audit.Store.Read().Where(e => e.Kind != "test.flush")];
     }
 
     public async ValueTask DisposeAsync()
