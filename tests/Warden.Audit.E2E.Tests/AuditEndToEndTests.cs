@@ -265,6 +265,28 @@ public sealed class AuditEndToEndTests(ITestOutputHelper output)
         Assert.True(text.Split("\"kind\":\"policy.loaded\"").Length - 1 >= 2, "policy.loaded at start and after the good reload");
         Assert.DoesNotContain("\"agent\":null", text, StringComparison.Ordinal); // absent fields are left out
 
+        // A stop and a resume land in the chain as agent.stopped / agent.resumed, attributed to the operator.
+        (exit, text) = await Paths.CliAsync("stop", "--agent", "loadtest", "--reason", "audit test", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        await using (var stopped = await gateway.ConnectAsync())
+        {
+            var (ok, refusal) = await stopped.TryCallAsync("workplace__read_mail", ReadMail(1));
+            Assert.False(ok, refusal);
+        }
+
+        (exit, text) = await Paths.CliAsync("resume", "--agent", "loadtest", "--reason", "done", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        await Task.Delay(1000);
+        (exit, text) = await Paths.CliAsync("audit", "query", "--kind", "agent.*", "--json", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        output.WriteLine(text);
+        Assert.Contains("\"kind\":\"agent.stopped\"", text, StringComparison.Ordinal);
+        Assert.Contains("\"kind\":\"agent.resumed\"", text, StringComparison.Ordinal);
+        Assert.Contains("\"agent\":\"loadtest\"", text, StringComparison.Ordinal);
+        (exit, text) = await Paths.CliAsync("audit", "query", "--agent", "loadtest", "--effect", "deny", "--json", "--url", url, "--token", token);
+        Assert.True(exit == 0, text);
+        Assert.Contains("\"kind\":\"decision\"", text, StringComparison.Ordinal); // the refused call, with the stop's rule
+
         using var http = new HttpClient();
         var openApi = await http.GetStringAsync(url + "/api/v1/openapi.json");
         Assert.Contains("\"/api/v1/audit\"", openApi, StringComparison.Ordinal);

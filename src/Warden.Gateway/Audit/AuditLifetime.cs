@@ -184,7 +184,8 @@ internal sealed partial class AuditLifetime(AuditLog audit, IWardenStore store, 
             return new AuditEvent
             {
                 Kind = AuditKinds.AgentPrefix + what,
-                Actor = Str("by") ?? "warden",
+                // Operators stop and resume by name; breakers pause as "breaker:RULE".
+                Actor = Str("by") is { Length: > 0 } by ? (by.Contains(':', StringComparison.Ordinal) ? by : "operator:" + by) : "warden",
                 Agent = scope is null or "agent" ? Str("target") : null,
                 Detail = AuditLog.Json(w =>
                 {
