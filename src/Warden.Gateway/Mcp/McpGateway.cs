@@ -486,49 +486,51 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
 
     private async ValueTask<ListResourcesResult> ListResourcesAsync(RequestContext<ListResourcesRequestParams> context, CancellationToken cancellationToken)
     {
-        var session = Session(context);
         var result = new ListResourcesResult { Resources = [] };
-        foreach (var server in Pool.Servers)
+        await ForEachPageAsync(Session(context), c => c.Resources is not null, async (client, server, cursor, ct) =>
         {
-            if (Pool.Catalog[server].Capabilities?.Resources is null)
+            var page = await client.ListResourcesAsync(new ListResourcesRequestParams { Cursor = cursor }, ct).ConfigureAwait(false);
+            foreach (var r in page.Resources)
             {
-                continue;
+                _resourceOwners[r.Uri] = server;
+                result.Resources.Add(r);
             }
 
-            try
-            {
-                var client = (await Pool.GetAsync(server, session, cancellationToken).ConfigureAwait(false)).GetClient();
-                string? cursor = null;
-                var pages = 0;
-                do
-                {
-                    var page = await client.ListResourcesAsync(new ListResourcesRequestParams { Cursor = cursor }, cancellationToken).ConfigureAwait(false);
-                    foreach (var r in page.Resources)
-                    {
-                        _resourceOwners[r.Uri] = server;
-                        result.Resources.Add(r);
-                    }
-
-                    cursor = page.NextCursor;
-                }
-                while (cursor is not null && ++pages < 1000);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogListFailed(_logger, server, ex.Message);
-            }
-        }
-
+            return page.NextCursor;
+        }, cancellationToken).ConfigureAwait(false);
         return result;
     }
 
     private async ValueTask<ListResourceTemplatesResult> ListResourceTemplatesAsync(RequestContext<ListResourceTemplatesRequestParams> context, CancellationToken cancellationToken)
     {
-        var session = Session(context);
         var result = new ListResourceTemplatesResult { ResourceTemplates = [] };
+        await ForEachPageAsync(Session(context), c => c.Resources is not null, async (client, server, cursor, ct) =>
+        {
+            var page = await client.ListResourceTemplatesAsync(new ListResourceTemplatesRequestParams { Cursor = cursor }, ct).ConfigureAwait(false);
+            foreach (var t in page.ResourceTemplates)
+            {
+                _resourceOwners["template:" + TemplatePrefix(t.UriTemplate)] = server;
+                result.ResourceTemplates.Add(t);
+            }
+
+            return page.NextCursor;
+        }, cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>
+    /// Pages through a list on every upstream that offers it, in config order. A failing upstream is logged and
+    /// skipped, so one that is down never hides the others' items; a runaway cursor stops after 1000 pages.
+    /// </summary>
+    private async ValueTask ForEachPageAsync(
+        AgentSession session,
+        Func<ServerCapabilities, bool> offers,
+        Func<McpClient, string, string?, CancellationToken, ValueTask<string?>> page,
+        CancellationToken cancellationToken)
+    {
         foreach (var server in Pool.Servers)
         {
-            if (Pool.Catalog[server].Capabilities?.Resources is null)
+            if (Pool.Catalog[server].Capabilities is not { } caps || !offers(caps))
             {
                 continue;
             }
@@ -540,14 +542,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
                 var pages = 0;
                 do
                 {
-                    var page = await client.ListResourceTemplatesAsync(new ListResourceTemplatesRequestParams { Cursor = cursor }, cancellationToken).ConfigureAwait(false);
-                    foreach (var t in page.ResourceTemplates)
-                    {
-                        _resourceOwners["template:" + TemplatePrefix(t.UriTemplate)] = server;
-                        result.ResourceTemplates.Add(t);
-                    }
-
-                    cursor = page.NextCursor;
+                    cursor = await page(client, server, cursor, cancellationToken).ConfigureAwait(false);
                 }
                 while (cursor is not null && ++pages < 1000);
             }
@@ -556,8 +551,6 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
                 LogListFailed(_logger, server, ex.Message);
             }
         }
-
-        return result;
     }
 
     private static string TemplatePrefix(string template)
@@ -727,38 +720,17 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
 
     private async ValueTask<ListPromptsResult> ListPromptsAsync(RequestContext<ListPromptsRequestParams> context, CancellationToken cancellationToken)
     {
-        var session = Session(context);
         var result = new ListPromptsResult { Prompts = [] };
-        foreach (var server in Pool.Servers)
+        await ForEachPageAsync(Session(context), c => c.Prompts is not null, async (client, server, cursor, ct) =>
         {
-            if (Pool.Catalog[server].Capabilities?.Prompts is null)
+            var page = await client.ListPromptsAsync(new ListPromptsRequestParams { Cursor = cursor }, ct).ConfigureAwait(false);
+            foreach (var p in page.Prompts)
             {
-                continue;
+                result.Prompts.Add(new Prompt { Name = Exposed(server, p.Name), Title = p.Title, Description = p.Description, Arguments = p.Arguments, Icons = p.Icons, Meta = p.Meta });
             }
 
-            try
-            {
-                var client = (await Pool.GetAsync(server, session, cancellationToken).ConfigureAwait(false)).GetClient();
-                string? cursor = null;
-                var pages = 0;
-                do
-                {
-                    var page = await client.ListPromptsAsync(new ListPromptsRequestParams { Cursor = cursor }, cancellationToken).ConfigureAwait(false);
-                    foreach (var p in page.Prompts)
-                    {
-                        result.Prompts.Add(new Prompt { Name = Exposed(server, p.Name), Title = p.Title, Description = p.Description, Arguments = p.Arguments, Icons = p.Icons, Meta = p.Meta });
-                    }
-
-                    cursor = page.NextCursor;
-                }
-                while (cursor is not null && ++pages < 1000);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogListFailed(_logger, server, ex.Message);
-            }
-        }
-
+            return page.NextCursor;
+        }, cancellationToken).ConfigureAwait(false);
         return result;
     }
 
@@ -982,32 +954,27 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         return permit;
     }
 
-    public async ValueTask<CreateMessageResult> OnSamplingAsync(UpstreamConnection connection, CreateMessageRequestParams? request, CancellationToken cancellationToken)
-    {
-        var owner = Owner(connection, "sampling");
-        var permit = await DecideUpstreamRequestAsync(connection, owner, McpOperation.Sampling, RequestMethods.SamplingCreateMessage, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
-            var result = await owner.Server.SampleAsync(request!, linked.Token).ConfigureAwait(false);
-            await permit.CompleteAsync(null, null).ConfigureAwait(false);
-            return result;
-        }
-        catch (Exception ex)
-        {
-            await permit.CompleteAsync(null, ex).ConfigureAwait(false);
-            throw;
-        }
-    }
+    public ValueTask<CreateMessageResult> OnSamplingAsync(UpstreamConnection connection, CreateMessageRequestParams? request, CancellationToken cancellationToken) =>
+        RelayToAgentAsync(connection, McpOperation.Sampling, "sampling", RequestMethods.SamplingCreateMessage, (server, ct) => server.SampleAsync(request!, ct), cancellationToken);
 
-    public async ValueTask<ElicitResult> OnElicitationAsync(UpstreamConnection connection, ElicitRequestParams? request, CancellationToken cancellationToken)
+    public ValueTask<ElicitResult> OnElicitationAsync(UpstreamConnection connection, ElicitRequestParams? request, CancellationToken cancellationToken) =>
+        RelayToAgentAsync(connection, McpOperation.Elicitation, "elicitation", RequestMethods.ElicitationCreate, (server, ct) => server.ElicitAsync(request!, ct), cancellationToken);
+
+    /// <summary>An upstream's request toward the agent: decided like a call, sent to the owning session, cancellable by a stop.</summary>
+    private async ValueTask<TResult> RelayToAgentAsync<TResult>(
+        UpstreamConnection connection,
+        McpOperation operation,
+        string what,
+        string method,
+        Func<McpServer, CancellationToken, ValueTask<TResult>> send,
+        CancellationToken cancellationToken)
     {
-        var owner = Owner(connection, "elicitation");
-        var permit = await DecideUpstreamRequestAsync(connection, owner, McpOperation.Elicitation, RequestMethods.ElicitationCreate, cancellationToken).ConfigureAwait(false);
+        var owner = Owner(connection, what);
+        var permit = await DecideUpstreamRequestAsync(connection, owner, operation, method, cancellationToken).ConfigureAwait(false);
         try
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
-            var result = await owner.Server.ElicitAsync(request!, linked.Token).ConfigureAwait(false);
+            var result = await send(owner.Server, linked.Token).ConfigureAwait(false);
             await permit.CompleteAsync(null, null).ConfigureAwait(false);
             return result;
         }
