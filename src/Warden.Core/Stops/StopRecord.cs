@@ -99,6 +99,27 @@ public sealed class StopTable
         }
     }
 
+    /// <summary>
+    /// Adds a pause unless one by the same author on the same scope is in force; returns the pause in force.
+    /// Atomic, so a breaker tripped by many concurrent calls pauses the agent once.
+    /// </summary>
+    public StopRecord AddPauseOnce(StopRecord pause)
+    {
+        lock (_gate)
+        {
+            foreach (var s in _stops)
+            {
+                if (s.IsPause && s.Scope == pause.Scope && s.Target == pause.Target && s.By == pause.By)
+                {
+                    return s;
+                }
+            }
+
+            _stops = _stops.Add(pause);
+            return pause;
+        }
+    }
+
     /// <summary>Removes a stop; true when it was in force.</summary>
     public bool Remove(string id)
     {

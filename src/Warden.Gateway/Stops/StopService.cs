@@ -93,7 +93,15 @@ public sealed partial class StopService
         // (1) Close the gate: every stop check from now on sees the stop.
         var started = _time.GetTimestamp();
         Interlocked.Increment(ref _localAdds);
-        _table.Add(stop);
+        if (!pause)
+        {
+            _table.Add(stop);
+        }
+        else if (_table.AddPauseOnce(stop) is var inForce && !ReferenceEquals(inForce, stop))
+        {
+            // Two trips raced past the check above: the first one's pause stands.
+            return new StopAcknowledgement(inForce, !IsUnrecorded(inForce), 0, $"{inForce.ScopeText} already paused");
+        }
 
         // (2) The barrier: calls that passed the check before (1) are now registered in flight, so (2b) reaches them.
         // A pause (a breaker) refuses new calls only: the calls in flight were admitted within the limit, so they
