@@ -615,6 +615,15 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             AnnotatedClasses = ToolClasses.ReadOnly,
             ReceivedAt = _time.GetUtcNow(),
         };
+        return await DecideAndForwardAsync(call, connection, (client, ct) => client.ReadResourceAsync(request, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Decides a call that is not a tool call (a resource read, a prompt) and forwards it when allowed. A refusal
+    /// is a JSON-RPC error, since these methods have no isError result; a stop cancels the call in flight.
+    /// </summary>
+    private async ValueTask<TResult> DecideAndForwardAsync<TResult>(CallContext call, UpstreamConnection connection, Func<McpClient, CancellationToken, ValueTask<TResult>> forward, CancellationToken cancellationToken)
+    {
         var permit = await _decider.DecideAsync(call, cancellationToken).ConfigureAwait(false);
         if (!permit.Forward)
         {
@@ -623,14 +632,15 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
 
         try
         {
-            var result = await connection.GetClient().ReadResourceAsync(request, cancellationToken).ConfigureAwait(false);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
+            var result = await forward(connection.GetClient(), linked.Token).ConfigureAwait(false);
             await permit.CompleteAsync(null, null).ConfigureAwait(false);
             return result;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             using var none = new CancellationTokenSource();
-            var mapped = MapUpstreamFailure(ex, server, none, cancellationToken, permit.Cancellation);
+            var mapped = MapUpstreamFailure(ex, call.Server, none, cancellationToken, permit.Cancellation);
             await permit.CompleteAsync(null, mapped).ConfigureAwait(false);
             throw mapped;
         }
@@ -755,25 +765,11 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             AnnotatedClasses = ToolClasses.ReadOnly,
             ReceivedAt = _time.GetUtcNow(),
         };
-        var permit = await _decider.DecideAsync(call, cancellationToken).ConfigureAwait(false);
-        if (!permit.Forward)
-        {
-            throw new McpProtocolException(permit.Message, McpErrorCode.InvalidRequest);
-        }
-
-        try
-        {
-            var result = await connection.GetClient().GetPromptAsync(new GetPromptRequestParams { Name = name, Arguments = request.Arguments, Meta = request.Meta }, cancellationToken).ConfigureAwait(false);
-            await permit.CompleteAsync(null, null).ConfigureAwait(false);
-            return result;
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            using var none = new CancellationTokenSource();
-            var mapped = MapUpstreamFailure(ex, server, none, cancellationToken, permit.Cancellation);
-            await permit.CompleteAsync(null, mapped).ConfigureAwait(false);
-            throw mapped;
-        }
+        return await DecideAndForwardAsync(
+            call,
+            connection,
+            (client, ct) => client.GetPromptAsync(new GetPromptRequestParams { Name = name, Arguments = request.Arguments, Meta = request.Meta }, ct),
+            cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask<CompleteResult> CompleteAsync(RequestContext<CompleteRequestParams> context, CancellationToken cancellationToken)
