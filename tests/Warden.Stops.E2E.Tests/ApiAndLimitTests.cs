@@ -67,15 +67,25 @@ public sealed class ApiAndLimitTests(ITestOutputHelper output)
         await Agents.WarmAsync(agent);
 
         // Two slow calls hold the cap; a third is refused at once; after they finish, calls run again.
-        var slow = Enumerable.Range(0, 2).Select(_ => agent.CallAsync("workplace__slow_operation", new { seconds = 3, steps = 3 })).ToList();
+        // The slow calls run long enough that a probe started after they are admitted always finds the cap full,
+        // however slowly the machine admits them; probes are made every 100 ms until one is refused.
+        var slow = Enumerable.Range(0, 2).Select(_ => agent.CallAsync("workplace__slow_operation", new { seconds = 8, steps = 8 })).ToList();
         var refusedText = "";
-        Assert.True(await Wait.UntilAsync(async () =>
+        var refused = false;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!refused && DateTime.UtcNow < deadline)
         {
             var r = await agent.CallAsync("workplace__slow_operation", new { seconds = 0, steps = 1 });
             refusedText = r.Text();
             output.WriteLine($"probe: error={r.IsError} {refusedText}");
-            return r.IsError == true;
-        }, TimeSpan.FromSeconds(30)));
+            refused = r.IsError == true;
+            if (!refused)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        Assert.True(refused, "no probe was refused while two slow calls held the cap");
         Assert.Contains("limit one-at-a-time exceeded (at most 2 at once per agent)", refusedText);
         foreach (var s in slow)
         {
