@@ -85,6 +85,15 @@ public sealed class ApiAndLimitTests(ITestOutputHelper output)
             }
         }
 
+        if (!refused)
+        {
+            // Say what the slow calls did: refused or failed calls hold no slot.
+            foreach (var s in slow)
+            {
+                output.WriteLine($"slow (after the probes): {(await s).Text()}");
+            }
+        }
+
         Assert.True(refused, "no probe was refused while two slow calls held the cap");
         Assert.Contains("limit one-at-a-time exceeded (at most 2 at once per agent)", refusedText);
         foreach (var s in slow)
