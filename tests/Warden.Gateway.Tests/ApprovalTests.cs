@@ -419,4 +419,47 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
         Assert.True(waited["forward"]!.GetValue<bool>());
         Assert.Equal("decided", waited["status"]!.GetValue<string>());
     }
+
+    private Task<Processes.Result> WardenAsync(string token, params string[] args) => Processes.RunAsync("dotnet", [Repo.WardenDll, .. args], new Dictionary<string, string?>
+    {
+        ["WARDEN_CREDENTIALS"] = fx.Temp.File("no-credentials.json"),
+        ["WARDEN_URL"] = fx.Gateway.BaseUri.ToString(),
+        ["WARDEN_TOKEN"] = token,
+    });
+
+    [Fact]
+    public async Task Cli_ListsShowsAndDecides_WithAnApproverToken_AndRefusesAgentsAndTheirOwnCalls()
+    {
+        var client = await fx.Gateway.ConnectAsync(fx.Agent);
+        var text = "from the terminal " + Guid.NewGuid().ToString("N")[..6];
+        var call = client.CallAsync("workplace__post_message", new { topic = "general", text });
+        var id = (await PendingForAsync(text))["id"]!.GetValue<string>();
+
+        var list = await WardenAsync(fx.Lead1, "approvals", "list", "--json");
+        Assert.True(list.ExitCode == 0, list.StdErr);
+        Assert.Contains(System.Text.Json.JsonDocument.Parse(list.StdOut).RootElement.GetProperty("approvals").EnumerateArray(), a => a.GetProperty("id").GetString() == id);
+
+        var show = await WardenAsync(fx.Lead1, "approvals", "show", id);
+        Assert.True(show.ExitCode == 0, show.StdErr);
+        Assert.Contains(text, show.StdOut);
+        Assert.Contains("posting-needs-a-human", show.StdOut);
+
+        var asAgent = await WardenAsync(fx.Agent, "approvals", "approve", id);
+        Assert.Equal(4, asAgent.ExitCode);
+        var own = await WardenAsync(fx.SameName, "approvals", "approve", id);
+        Assert.Equal(4, own.ExitCode);
+        Assert.Contains("made this call", own.StdErr);
+        var badDigest = await WardenAsync(fx.Lead1, "approvals", "approve", id, "--digest", new string('a', 64));
+        Assert.NotEqual(0, badDigest.ExitCode);
+        Assert.Empty(Posts(text));
+
+        var approve = await WardenAsync(fx.Lead1, "approvals", "approve", id, "--reason", "checked the advice");
+        Assert.True(approve.ExitCode == 0, approve.StdErr);
+        Assert.Contains("approved", approve.StdOut);
+        Assert.NotEqual(true, (await call).IsError);
+        Assert.Single(Posts(text));
+
+        var deny = await WardenAsync(fx.Lead1, "approvals", "deny", id, "--reason", "too late");
+        Assert.NotEqual(0, deny.ExitCode);
+    }
 }
