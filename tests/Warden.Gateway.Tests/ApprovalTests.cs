@@ -37,7 +37,7 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
             timeout: 2s
           - id: posting-needs-a-human
             match: { server: workplace, tool: post_message }
-            when: args.topic != 'quick' && args.topic != 'payroll'
+            when: args.topic != 'quick' && args.topic != 'payroll' && args.topic != 'vpn-help'
             effect: ask
             approvers: [team-leads]
             timeout: 15m
@@ -47,6 +47,13 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
             effect: ask
             approvers: [team-leads]
             two_person: true
+          - id: posting-deferred
+            description: clients that give up after 60 s (the TypeScript SDK's default) are answered at once
+            match: { server: workplace, tool: post_message }
+            when: args.topic == 'vpn-help'
+            effect: ask
+            mode: defer
+            approvers: [team-leads]
           - id: sharing-waits-deferred
             match: { server: workplace, tool: share_document }
             effect: ask
@@ -461,5 +468,52 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
 
         var deny = await WardenAsync(fx.Lead1, "approvals", "deny", id, "--reason", "too late");
         Assert.NotEqual(0, deny.ExitCode);
+    }
+
+    private async Task<JsonNode> TypeScriptCallAsync(string text)
+    {
+        var run = await Processes.RunAsync(
+            "node",
+            [Path.Combine(Repo.NodeClientDir, "client.mjs"), fx.Gateway.McpUri.ToString(), fx.Agent, "workplace__post_message", System.Text.Json.JsonSerializer.Serialize(new { topic = "vpn-help", text })],
+            workingDirectory: Repo.NodeClientDir);
+        Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StdErr}");
+        return JsonNode.Parse(run.StdOut)!["result"]!;
+    }
+
+    private static string ResultText(JsonNode result) => result["content"]![0]!["text"]!.GetValue<string>();
+
+    [Fact]
+    public async Task ForumIncident_TypeScriptClientWithDefaultTimeout_DeferMode_PostsOnlyTheApprovedTextOnce()
+    {
+        // The incident: an assistant answering a colleague's question posted wrong advice itself. Here the post
+        // waits for a team lead; the official TypeScript SDK client (default 60 s request timeout) is answered at once.
+        var text = "To reach the VPN, set verify_tls: false " + Guid.NewGuid().ToString("N")[..6];
+        var first = await TypeScriptCallAsync(text);
+        Assert.True(first["isError"]!.GetValue<bool>());
+        Assert.Contains("pending approval apr_", ResultText(first));
+        Assert.Empty(Posts(text));
+
+        var pending = await PendingForAsync(text);
+        Assert.Equal("defer", pending["mode"]!.GetValue<string>());
+        var denied = await fx.Gateway.DecideAsync(pending, fx.Lead1, "deny", reason: "disabling TLS verification exposes credentials");
+        Assert.Equal(HttpStatusCode.OK, denied.Status);
+        var told = await TypeScriptCallAsync(text);
+        Assert.True(told["isError"]!.GetValue<bool>());
+        Assert.Contains("disabling TLS verification exposes credentials", ResultText(told));
+        Assert.Empty(Posts(text));
+
+        // The corrected answer is approved and posted once, exactly as approved.
+        var fixedText = "To reach the VPN, install the corp CA bundle " + Guid.NewGuid().ToString("N")[..6];
+        Assert.True((await TypeScriptCallAsync(fixedText))["isError"]!.GetValue<bool>());
+        var second = await PendingForAsync(fixedText);
+        Assert.Equal(HttpStatusCode.OK, (await fx.Gateway.DecideAsync(second, fx.Lead2, "approve")).Status);
+        Assert.Empty(Posts(fixedText));
+        var ran = await TypeScriptCallAsync(fixedText);
+        Assert.False(ran["isError"]?.GetValue<bool>() ?? false);
+        var post = Assert.Single(Posts(fixedText));
+        Assert.Equal("vpn-help", post["arguments"]!["topic"]!.GetValue<string>());
+        // A further retry asks again: one approval, one post.
+        Assert.True((await TypeScriptCallAsync(fixedText))["isError"]!.GetValue<bool>());
+        Assert.Single(Posts(fixedText));
     }
 }
