@@ -20,6 +20,7 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
         agents:
           forum-helper: { groups: [assistants] }
           docs-helper: { groups: [assistants] }
+          desk-user: { groups: [desk], trust_client_confirmation: true }
         classes:
           workplace:
             post_message: [mutating, outbound]
@@ -37,7 +38,7 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
             timeout: 2s
           - id: posting-needs-a-human
             match: { server: workplace, tool: post_message }
-            when: args.topic != 'quick' && args.topic != 'payroll' && args.topic != 'vpn-help'
+            when: args.topic != 'quick' && args.topic != 'payroll' && args.topic != 'vpn-help' && args.topic != 'desk'
             effect: ask
             approvers: [team-leads]
             timeout: 15m
@@ -54,6 +55,15 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
             effect: ask
             mode: defer
             approvers: [team-leads]
+          - id: desk-updates-confirmed-at-the-client
+            match: { server: workplace, tool: update_record, agent: desk-user }
+            effect: ask
+            approvers: [client_user]
+          - id: desk-posts-confirmed-at-the-client
+            match: { server: workplace, tool: post_message, agent: desk-user }
+            when: args.topic == 'desk'
+            effect: ask
+            approvers: [client_user]
           - id: sharing-waits-deferred
             match: { server: workplace, tool: share_document }
             effect: ask
@@ -515,5 +525,39 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
         // A further retry asks again: one approval, one post.
         Assert.True((await TypeScriptCallAsync(fixedText))["isError"]!.GetValue<bool>());
         Assert.Single(Posts(fixedText));
+    }
+
+    [Fact]
+    public async Task ClientConfirmation_IsOptIn_RecordedAsUnverified_AndNeverForOutboundCalls()
+    {
+        var token = await fx.Gateway.AddAgentAsync("desk-user", "desk");
+        var asked = new ConcurrentQueue<string>();
+        var options = new McpClientOptions
+        {
+            Capabilities = new ClientCapabilities { Elicitation = new ElicitationCapability() },
+            Handlers = new McpClientHandlers
+            {
+                ElicitationHandler = (request, _) =>
+                {
+                    asked.Enqueue(request?.Message ?? "");
+                    return ValueTask.FromResult(new ElicitResult { Action = "accept", Content = new Dictionary<string, System.Text.Json.JsonElement> { ["allow"] = System.Text.Json.JsonSerializer.SerializeToElement(true) } });
+                },
+            },
+        };
+        var client = await fx.Gateway.ConnectAsync(token, options);
+
+        var update = await client.CallAsync("workplace__update_record", new { table = "tickets", id = "tick-4", fields = new { status = "closed" } });
+        Assert.NotEqual(true, update.IsError);
+        Assert.Contains(asked, m => m.Contains("workplace__update_record", StringComparison.Ordinal) && m.Contains("tick-4", StringComparison.Ordinal));
+        var approval = (await fx.Gateway.ApprovalsAsync()).First(a => a["agent"]!.GetValue<string>() == "desk-user" && a["tool"]!.GetValue<string>() == "update_record");
+        Assert.Equal("client user (unverified)", approval["decidedBy"]!.GetValue<string>());
+        Assert.Contains(TestUpstreams.OperationsLog(fx.Data), o => o["tool"]!.GetValue<string>() == "update_record" && o["arguments"]!["id"]!.GetValue<string>() == "tick-4");
+
+        // An outbound call is never confirmed at the client: nobody else may approve it, so it is denied at once.
+        var text = "desk post " + Guid.NewGuid().ToString("N")[..6];
+        var post = await client.CallAsync("workplace__post_message", new { topic = "desk", text });
+        Assert.True(post.IsError);
+        Assert.Contains("never applies to destructive or outbound", post.Text());
+        Assert.Empty(Posts(text));
     }
 }
