@@ -164,6 +164,17 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
         var after = await fx.Gateway.ApprovalAsync(pending["id"]!.GetValue<string>());
         Assert.Equal("executed", after["state"]!.GetValue<string>());
         Assert.Equal("lead-1", after["decidedBy"]!.GetValue<string>());
+
+        // The audit has the whole story of this approval, in order.
+        var approvalId = pending["id"]!.GetValue<string>();
+        await Wait.UntilAsync(
+            async () =>
+            {
+                var audit = JsonNode.Parse(await (await fx.Gateway.ApiAsync(HttpMethod.Get, "audit?kind=approval.*&agent=forum-helper&limit=10000", fx.Gateway.OperatorToken)).Content.ReadAsStringAsync())!;
+                var kinds = audit["events"]!.AsArray().Where(e => e!.ToJsonString().Contains(approvalId, StringComparison.Ordinal)).Select(e => e!["kind"]!.GetValue<string>()).ToList();
+                return kinds.SequenceEqual(["approval.requested", "approval.granted", "approval.executed"]);
+            },
+            "approval.requested, approval.granted and approval.executed in the audit");
     }
 
     [Fact]
@@ -559,5 +570,38 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
         Assert.True(post.IsError);
         Assert.Contains("never applies to destructive or outbound", post.Text());
         Assert.Empty(Posts(text));
+    }
+}
+
+/// <summary>Flood control: a gateway of its own, since the cap is a gateway setting.</summary>
+[Trait("Category", "E2E")]
+public sealed class ApprovalFloodTests
+{
+    [Fact]
+    public async Task CallsOverThePendingCap_AreDeniedAtOnce_AndAudited()
+    {
+        using var temp = new TempDir();
+        const string policy = """
+            version: 1
+            default: deny
+            rules:
+              - id: posts-wait
+                match: { server: workplace, tool: post_message }
+                effect: ask
+                mode: defer
+            """;
+        await using var gateway = await WardenGateway.StartAsync(TestUpstreams.Workplace("workplace", temp.Sub("workplace")), policy: policy, extraYaml: "approvals:\n  max_pending_per_agent: 2", temp: temp);
+        var token = await gateway.AddAgentAsync("chatty");
+        var client = await gateway.ConnectAsync(token);
+        Assert.Contains("pending approval", (await client.CallAsync("workplace__post_message", new { topic = "t", text = "one" })).Text());
+        Assert.Contains("pending approval", (await client.CallAsync("workplace__post_message", new { topic = "t", text = "two" })).Text());
+        var third = await client.CallAsync("workplace__post_message", new { topic = "t", text = "three" });
+        Assert.True(third.IsError);
+        Assert.Contains("already has 2 calls waiting", third.Text());
+        Assert.Equal(2, (await gateway.ApprovalsAsync("pending")).Count);
+
+        await Wait.UntilAsync(
+            async () => (await (await gateway.ApiAsync(HttpMethod.Get, "audit?kind=approval.refused", gateway.OperatorToken)).Content.ReadAsStringAsync()).Contains("approvals.flood", StringComparison.Ordinal),
+            "the refusal in the audit");
     }
 }
