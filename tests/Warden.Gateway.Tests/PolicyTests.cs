@@ -150,8 +150,12 @@ public sealed class PolicyReloadTests
         // The last good policy still decides: reads allowed, the broken file's "default: allow" not in force.
         var client = await gateway.ConnectAsync(token);
         Assert.NotEqual(true, (await client.CallAsync("workplace__list_mail", new { limit = 1 })).IsError);
-        var send = await client.CallAsync("workplace__send_mail", new { to = new[] { "a@corp.example" }, subject = "s", body = "b" });
-        Assert.True(send.IsError);
+        // The good policy holds a send for a person (the broken one would have allowed it): the agent gives up waiting.
+        using (var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(3)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.CallAsync("workplace__send_mail", new { to = new[] { "a@corp.example" }, subject = "s", body = "b" }, giveUp.Token));
+        }
+
         Assert.DoesNotContain("send_mail", TestUpstreams.LoggedTools(data));
     }
 

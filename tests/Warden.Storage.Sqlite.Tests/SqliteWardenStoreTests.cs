@@ -39,7 +39,7 @@ public sealed class SqliteWardenStoreTests : IAsyncLifetime
         Assert.Equal("wal", Scalar(raw, "PRAGMA journal_mode;"));
         Assert.Equal(SqliteSchema.CurrentVersion, Convert.ToInt32(Scalar(raw, "PRAGMA user_version;")));
         Assert.Equal(
-            "changes,principals,state,stops",
+            "approvals,changes,grants,principals,state,stops",
             Scalar(raw, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name);"));
     }
 
