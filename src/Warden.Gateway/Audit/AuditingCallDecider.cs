@@ -65,7 +65,7 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
             return permit;
         }
 
-        var intent = audit.Record(new AuditEvent
+        var intent = audit.Commit(new AuditEvent
         {
             Kind = AuditKinds.CallForwarded,
             Actor = actor,
