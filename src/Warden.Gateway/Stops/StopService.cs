@@ -196,6 +196,13 @@ public sealed partial class StopService
     {
         try
         {
+            // On this thread when the store can take the write at once: under load every thread switch waits for a
+            // core behind the agents being stopped.
+            if (_store.TryAddStopNow(stop))
+            {
+                return true;
+            }
+
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             bound.CancelAfter(StoreBound);
 
