@@ -653,12 +653,8 @@ public sealed class SqliteWardenStore : IWardenStore
             }
 
             // Writes may wait up to BusyTimeout for another writer, and Microsoft.Data.Sqlite waits synchronously:
-            // leave a thread-pool caller's thread first so its task is returned at once. A caller on a thread of
-            // its own (a stop's record) writes right there, without queueing behind the pool's work.
-            if (Thread.CurrentThread.IsThreadPoolThread)
-            {
-                await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
-            }
+            // leave the caller's thread first so its task is returned at once.
+            await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
 
             // BEGIN IMMEDIATE: take the write lock up front (waiting on busy_timeout) instead of upgrading a
             // read snapshot later, which SQLite may refuse with SQLITE_BUSY_SNAPSHOT under contention.

@@ -196,8 +196,9 @@ public sealed partial class StopService
     {
         try
         {
-            // On this thread when the store can take the write at once: under load every thread switch waits for a
-            // core behind the agents being stopped.
+            // On this thread when the store can take the write at once: under load every thread switch (the store's
+            // hand-off to the thread pool, the continuation after the write) waits behind the agents being stopped.
+            // Otherwise (another writer holds the lock, fsync durability) the bounded asynchronous write.
             if (_store.TryAddStopNow(stop))
             {
                 return true;
@@ -209,7 +210,7 @@ public sealed partial class StopService
             // WaitAsync as well as the token: SQLite waits for a locked file inside native code (busy_timeout),
             // where no token is seen, and the acknowledgement must not wait for that. The write goes on in the
             // background; the retry writes the same id again, which the store ignores.
-            await WriteOnOwnThread(stop, bound.Token).WaitAsync(StoreBound, _time, CancellationToken.None).ConfigureAwait(false);
+            await _store.AddStopAsync(stop, bound.Token).AsTask().WaitAsync(StoreBound, _time, CancellationToken.None).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (ex is StoreUnavailableException or OperationCanceledException or TimeoutException)
@@ -223,35 +224,6 @@ public sealed partial class StopService
             LogUnrecorded(_logger, stop.ScopeText, ex.Message);
             return false;
         }
-    }
-
-    /// <summary>
-    /// Writes the stop on a thread of its own. With agents calling at full speed the thread pool's queue is long,
-    /// and every hop through it (the store's own hand-off, the continuation after the write) made the
-    /// acknowledgement wait its turn behind the very calls being stopped. The acknowledgement continues on this
-    /// thread once the record is durable; a write stuck in the store keeps only this thread.
-    /// </summary>
-    private Task WriteOnOwnThread(StopRecord stop, CancellationToken cancellationToken)
-    {
-        var written = new TaskCompletionSource();
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                _store.AddStopAsync(stop, cancellationToken).AsTask().GetAwaiter().GetResult();
-                written.TrySetResult();
-            }
-            catch (Exception ex)
-            {
-                written.TrySetException(ex);
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "warden-stop-record",
-        };
-        thread.Start();
-        return written.Task;
     }
 
     private async Task RetryAsync()
