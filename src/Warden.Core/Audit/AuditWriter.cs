@@ -39,6 +39,8 @@ public sealed class AuditWriter : IAsyncDisposable
     private readonly List<AuditEvent> _events;
     private bool _initialized;
     private int _count;
+    private int _awaited;
+    private int _lastBatchAwaited;
     private int _parked;
     private int _urgent;
     private volatile bool _stopping;
@@ -127,13 +129,19 @@ public sealed class AuditWriter : IAsyncDisposable
     public AuditReceipt Commit(AuditEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        var receipt = Add(new AuditReceipt(e, null), Wake.None);
+        var receipt = Add(new AuditReceipt(e, null) { Awaited = true }, Wake.None);
         if (receipt.Durable.IsCompleted)
         {
             return receipt; // refused: queue full or writer stopped
         }
 
-        if (!Failing && !_stopping && _commit.TryEnter())
+        // Alone: no other intent waits now, and the last batch held at most one (callers are not arriving faster
+        // than commits). Otherwise the writer thread's group commit serves them all in one transaction, where
+        // commits on each caller's thread would split the batch (measured with 32 callers: 5x the commits, twice
+        // the latency).
+        if (Volatile.Read(ref _awaited) == 1
+            && Volatile.Read(ref _lastBatchAwaited) <= 1
+            && !Failing && !_stopping && _commit.TryEnter())
         {
             try
             {
@@ -178,6 +186,11 @@ public sealed class AuditWriter : IAsyncDisposable
             Interlocked.Decrement(ref _count);
             receipt.Fail(new StoreUnavailableException("The audit queue is full: the audit store is not keeping up or not writing."));
             return receipt;
+        }
+
+        if (receipt.Awaited)
+        {
+            Interlocked.Increment(ref _awaited);
         }
 
         _queue.Enqueue(receipt);
@@ -269,12 +282,21 @@ public sealed class AuditWriter : IAsyncDisposable
         var events = _events;
         if (batch.Count == 0)
         {
+            var awaited = 0;
             while (batch.Count < _maxBatch && _queue.TryDequeue(out var r))
             {
                 Interlocked.Decrement(ref _count);
+                if (r.Awaited)
+                {
+                    Interlocked.Decrement(ref _awaited);
+                    awaited++;
+                }
+
                 batch.Add(r);
                 events.Add(r.Materialize());
             }
+
+            Volatile.Write(ref _lastBatchAwaited, awaited);
         }
 
         if (batch.Count == 0)
@@ -364,6 +386,9 @@ public sealed class AuditReceipt
         _event = e;
         _build = build;
     }
+
+    /// <summary>True for an event somebody waits for (queued by <see cref="AuditWriter.Commit"/>).</summary>
+    internal bool Awaited { get; init; }
 
     /// <summary>Completes with the written event (numbered and hashed) when durable; faults with <see cref="StoreUnavailableException"/>.</summary>
     public Task<AuditEvent> Durable => _durable.Task;
