@@ -144,85 +144,171 @@ public sealed class SqliteAuditStore : IAuditStore
     public ValueTask<IReadOnlyList<AuditEvent>> AppendAsync(IReadOnlyList<AuditEvent> events, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(events);
+        EnsureWritable();
+        lock (_writeLock)
+        {
+            try
+            {
+                var connection = WriterForAppend();
+                using var tx = connection.BeginTransaction(deferred: false);
+                var written = WriteLocked(events, tx);
+                tx.Commit();
+                return ValueTask.FromResult<IReadOnlyList<AuditEvent>>(written);
+            }
+            catch (Exception ex) when (ex is SqliteException or IOException or StoreUnavailableException or InvalidOperationException)
+            {
+                throw Failed(ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// In <c>process</c> durability, appends on the caller's thread when the write lock is free at once (the
+    /// commit writes the WAL without an fsync, so it cannot stall on the disk); with <c>fsync</c>, or when another
+    /// connection holds the lock, returns null and the writer thread appends instead, waiting as long as it must.
+    /// </summary>
+    public IReadOnlyList<AuditEvent>? TryAppendNow(IReadOnlyList<AuditEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        if (_options.FullSync)
+        {
+            return null;
+        }
+
+        EnsureWritable();
+        if (!_writeLock.TryEnter())
+        {
+            return null;
+        }
+
+        try
+        {
+            var connection = WriterForAppend();
+            var db = connection.Handle!;
+
+            // BEGIN IMMEDIATE with no busy wait: SQLITE_BUSY means someone else writes, and the caller must not wait.
+            // Microsoft.Data.Sqlite's transactions retry on busy (sleeping), so this one is begun natively.
+            raw.sqlite3_busy_timeout(db, 0);
+            int rc;
+            try
+            {
+                rc = raw.sqlite3_exec(db, "BEGIN IMMEDIATE;");
+            }
+            finally
+            {
+                raw.sqlite3_busy_timeout(db, (int)_options.BusyTimeout.TotalMilliseconds);
+            }
+
+            if ((rc & 0xFF) is raw.SQLITE_BUSY or raw.SQLITE_LOCKED)
+            {
+                return null;
+            }
+
+            SqliteException.ThrowExceptionForRC(rc, db);
+            try
+            {
+                var written = WriteLocked(events, null);
+                SqliteException.ThrowExceptionForRC(raw.sqlite3_exec(db, "COMMIT;"), db);
+                return written;
+            }
+            catch
+            {
+                raw.sqlite3_exec(db, "ROLLBACK;");
+                throw;
+            }
+        }
+        catch (Exception ex) when (ex is SqliteException or IOException or StoreUnavailableException or InvalidOperationException)
+        {
+            throw Failed(ex);
+        }
+        finally
+        {
+            _writeLock.Exit();
+        }
+    }
+
+    private void EnsureWritable()
+    {
         EnsureReady();
         if (_options.ReadOnly)
         {
             throw new InvalidOperationException("The audit store was opened read-only.");
         }
+    }
 
-        var written = new AuditEvent[events.Count];
-        lock (_writeLock)
+    // Start afresh next time: a connection that saw an I/O error may hold a broken transaction.
+    private StoreUnavailableException Failed(Exception ex)
+    {
+        CloseWriter();
+        return ex as StoreUnavailableException ?? new StoreUnavailableException($"The audit store '{FilePath}' could not write: {ex.Message}", ex);
+    }
+
+    private SqliteConnection WriterForAppend()
+    {
+        // A deleted file keeps working through an open handle and its records would vanish with it.
+        if (!File.Exists(FilePath))
         {
-            try
+            throw new StoreUnavailableException($"The audit store '{FilePath}' is gone (deleted or moved); refusing to write records nobody could read.");
+        }
+
+        return Writer();
+    }
+
+    // Inside a write transaction (tx, or one begun natively when null): reads the head, numbers, chains and inserts
+    // the events, and writes the new head.
+    private AuditEvent[] WriteLocked(IReadOnlyList<AuditEvent> events, SqliteTransaction? tx)
+    {
+        var written = new AuditEvent[events.Count];
+        _readHead!.Transaction = tx;
+        long seq = 0;
+        byte[] prev = new byte[AuditCanonical.HashSize];
+        using (var reader = _readHead.ExecuteReader())
+        {
+            if (reader.Read())
             {
-                // A deleted file keeps working through an open handle and its records would vanish with it.
-                if (!File.Exists(FilePath))
-                {
-                    throw new StoreUnavailableException($"The audit store '{FilePath}' is gone (deleted or moved); refusing to write records nobody could read.");
-                }
-
-                var connection = Writer();
-                using var tx = connection.BeginTransaction(deferred: false);
-                _readHead!.Transaction = tx;
-                long seq = 0;
-                byte[] prev = new byte[AuditCanonical.HashSize];
-                using (var reader = _readHead.ExecuteReader())
-                {
-                    if (reader.Read())
-                    {
-                        seq = reader.GetInt64(0);
-                        prev = (byte[])reader.GetValue(1);
-                    }
-                }
-
-                _insert!.Transaction = tx;
-                var p = _insert.Parameters;
-                for (var i = 0; i < events.Count; i++)
-                {
-                    var e = events[i];
-                    seq++;
-                    var hash = AuditCanonical.ComputeHash(e, seq, prev);
-                    p[0].Value = seq;
-                    p[1].Value = AuditCanonical.FormatTime(e.Time);
-                    p[2].Value = e.Kind;
-                    p[3].Value = e.Actor;
-                    p[4].Value = (object?)e.Agent ?? DBNull.Value;
-                    p[5].Value = (object?)e.Session ?? DBNull.Value;
-                    p[6].Value = (object?)e.Call ?? DBNull.Value;
-                    p[7].Value = (object?)e.Server ?? DBNull.Value;
-                    p[8].Value = (object?)e.Tool ?? DBNull.Value;
-                    p[9].Value = (object?)e.Effect ?? DBNull.Value;
-                    p[10].Value = (object?)e.Rule ?? DBNull.Value;
-                    p[11].Value = (object?)e.PolicyVersion ?? DBNull.Value;
-                    p[12].Value = (object?)e.Context ?? DBNull.Value;
-                    p[13].Value = (object?)e.Arguments ?? DBNull.Value;
-                    p[14].Value = (object?)e.ResultDigest ?? DBNull.Value;
-                    p[15].Value = (object?)e.Outcome ?? DBNull.Value;
-                    p[16].Value = e.DurationMicros is { } d ? d : DBNull.Value;
-                    p[17].Value = (object?)e.Detail ?? DBNull.Value;
-                    p[18].Value = prev;
-                    p[19].Value = hash;
-                    _insert.ExecuteNonQuery();
-                    written[i] = e with { Seq = seq, PrevHash = prev, Hash = hash, Time = e.Time.ToUniversalTime() };
-                    prev = hash;
-                }
-
-                _writeHead!.Transaction = tx;
-                _writeHead.Parameters[0].Value = seq;
-                _writeHead.Parameters[1].Value = prev;
-                _writeHead.Parameters[2].Value = AuditCanonical.FormatTime(DateTimeOffset.UtcNow);
-                _writeHead.ExecuteNonQuery();
-                tx.Commit();
-            }
-            catch (Exception ex) when (ex is SqliteException or IOException or StoreUnavailableException or InvalidOperationException)
-            {
-                // Start afresh next time: a connection that saw an I/O error may hold a broken transaction.
-                CloseWriter();
-                throw ex as StoreUnavailableException ?? new StoreUnavailableException($"The audit store '{FilePath}' could not write: {ex.Message}", ex);
+                seq = reader.GetInt64(0);
+                prev = (byte[])reader.GetValue(1);
             }
         }
 
-        return ValueTask.FromResult<IReadOnlyList<AuditEvent>>(written);
+        _insert!.Transaction = tx;
+        var p = _insert.Parameters;
+        for (var i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            seq++;
+            var hash = AuditCanonical.ComputeHash(e, seq, prev);
+            p[0].Value = seq;
+            p[1].Value = AuditCanonical.FormatTime(e.Time);
+            p[2].Value = e.Kind;
+            p[3].Value = e.Actor;
+            p[4].Value = (object?)e.Agent ?? DBNull.Value;
+            p[5].Value = (object?)e.Session ?? DBNull.Value;
+            p[6].Value = (object?)e.Call ?? DBNull.Value;
+            p[7].Value = (object?)e.Server ?? DBNull.Value;
+            p[8].Value = (object?)e.Tool ?? DBNull.Value;
+            p[9].Value = (object?)e.Effect ?? DBNull.Value;
+            p[10].Value = (object?)e.Rule ?? DBNull.Value;
+            p[11].Value = (object?)e.PolicyVersion ?? DBNull.Value;
+            p[12].Value = (object?)e.Context ?? DBNull.Value;
+            p[13].Value = (object?)e.Arguments ?? DBNull.Value;
+            p[14].Value = (object?)e.ResultDigest ?? DBNull.Value;
+            p[15].Value = (object?)e.Outcome ?? DBNull.Value;
+            p[16].Value = e.DurationMicros is { } d ? d : DBNull.Value;
+            p[17].Value = (object?)e.Detail ?? DBNull.Value;
+            p[18].Value = prev;
+            p[19].Value = hash;
+            _insert.ExecuteNonQuery();
+            written[i] = e with { Seq = seq, PrevHash = prev, Hash = hash, Time = e.Time.ToUniversalTime() };
+            prev = hash;
+        }
+
+        _writeHead!.Transaction = tx;
+        _writeHead.Parameters[0].Value = seq;
+        _writeHead.Parameters[1].Value = prev;
+        _writeHead.Parameters[2].Value = AuditCanonical.FormatTime(DateTimeOffset.UtcNow);
+        _writeHead.ExecuteNonQuery();
+        return written;
     }
 
     /// <inheritdoc />

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 using Warden.Core.Approvals;
 using Warden.Core.Identity;
 using Warden.Core.Storage;
@@ -292,32 +293,87 @@ public sealed class SqliteWardenStore : IWardenStore
         ArgumentNullException.ThrowIfNull(stop);
         await WriteAsync(
             "record a stop",
-            async (connection, ct) =>
-            {
-                using var command = connection.CreateCommand();
-                command.CommandText =
-                    """
-                    INSERT INTO stops (id, scope, target, issued_by, reason, is_pause, at)
-                    VALUES ($id, $scope, $target, $by, $reason, $pause, $at)
-                    ON CONFLICT (id) DO NOTHING;
-                    """;
-                command.Parameters.AddWithValue("$id", stop.Id);
-                command.Parameters.AddWithValue("$scope", stop.Scope.ToString().ToLowerInvariant());
-                command.Parameters.AddWithValue("$target", stop.Target);
-                command.Parameters.AddWithValue("$by", stop.By);
-                command.Parameters.AddWithValue("$reason", stop.Reason);
-                command.Parameters.AddWithValue("$pause", stop.IsPause ? 1 : 0);
-                command.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(stop.At));
-                var inserted = await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                if (inserted == 1)
-                {
-                    await InsertChangeAsync(connection, ChangeTopics.Stop, stop.Id, StopPayload(stop.IsPause ? "paused" : "stopped", stop.Scope.ToString().ToLowerInvariant(), stop.Target, stop.By, stop.Reason), ct).ConfigureAwait(false);
-                }
-
-                return inserted;
-            },
+            (connection, ct) => ValueTask.FromResult(InsertStop(connection, stop)),
             cancellationToken).ConfigureAwait(false);
         _notifier.Pulse();
+    }
+
+    /// <inheritdoc />
+    public bool TryAddStopNow(StopRecord stop)
+    {
+        ArgumentNullException.ThrowIfNull(stop);
+        ThrowIfNotReady();
+        if (_options.FullSync)
+        {
+            return false;
+        }
+
+        try
+        {
+            // A pooled connection opens without I/O once warm; Microsoft.Data.Sqlite's own transactions retry on a busy
+            // lock (sleeping), so this one is begun natively, with no busy wait: busy means someone else writes.
+            using var connection = OpenAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            var db = connection.Handle!;
+            raw.sqlite3_busy_timeout(db, 0);
+            try
+            {
+                var rc = raw.sqlite3_exec(db, "BEGIN IMMEDIATE;");
+                if ((rc & 0xFF) is raw.SQLITE_BUSY or raw.SQLITE_LOCKED)
+                {
+                    return false;
+                }
+
+                SqliteException.ThrowExceptionForRC(rc, db);
+                try
+                {
+                    InsertStop(connection, stop);
+                    SqliteException.ThrowExceptionForRC(raw.sqlite3_exec(db, "COMMIT;"), db);
+                }
+                catch
+                {
+                    raw.sqlite3_exec(db, "ROLLBACK;");
+                    throw;
+                }
+            }
+            finally
+            {
+                raw.sqlite3_busy_timeout(db, (int)_options.BusyTimeout.TotalMilliseconds);
+            }
+        }
+        catch (SqliteException ex)
+        {
+            throw Fault("record a stop", ex);
+        }
+
+        _notifier.Pulse();
+        return true;
+    }
+
+    // Inside a write transaction: the stop and, when it is new, its change for the other processes.
+    private int InsertStop(SqliteConnection connection, StopRecord stop)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText =
+            """
+            INSERT INTO stops (id, scope, target, issued_by, reason, is_pause, at)
+            VALUES ($id, $scope, $target, $by, $reason, $pause, $at)
+            ON CONFLICT (id) DO NOTHING;
+            """;
+        command.Parameters.AddWithValue("$id", stop.Id);
+        command.Parameters.AddWithValue("$scope", stop.Scope.ToString().ToLowerInvariant());
+        command.Parameters.AddWithValue("$target", stop.Target);
+        command.Parameters.AddWithValue("$by", stop.By);
+        command.Parameters.AddWithValue("$reason", stop.Reason);
+        command.Parameters.AddWithValue("$pause", stop.IsPause ? 1 : 0);
+        command.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(stop.At));
+        var inserted = command.ExecuteNonQuery();
+        if (inserted == 1)
+        {
+            InsertChangeAsync(connection, ChangeTopics.Stop, stop.Id, StopPayload(stop.IsPause ? "paused" : "stopped", stop.Scope.ToString().ToLowerInvariant(), stop.Target, stop.By, stop.Reason), CancellationToken.None)
+                .AsTask().GetAwaiter().GetResult();
+        }
+
+        return inserted;
     }
 
     /// <inheritdoc />

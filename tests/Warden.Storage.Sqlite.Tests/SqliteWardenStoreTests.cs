@@ -3,6 +3,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Time.Testing;
 using Warden.Core.Identity;
 using Warden.Core.Storage;
+using Warden.Core.Stops;
 using Warden.Storage.Contract;
 
 namespace Warden.Storage.Sqlite.Tests;
@@ -157,6 +158,34 @@ public sealed class SqliteWardenStoreTests : IAsyncLifetime
 
         Assert.Equal("v", await store.GetStateAsync("k"));
         Assert.Equal("x", await store.GetStateAsync("held"));
+    }
+
+    [Fact]
+    public async Task TryAddStopNow_writes_the_stop_and_its_change_but_never_waits_for_another_writer()
+    {
+        var store = await OpenAsync();
+        var first = new StopRecord("stp_first", StopScope.Agent, "a", "ops", "now", DateTimeOffset.UtcNow);
+        var second = new StopRecord("stp_second", StopScope.All, "", "ops", "later", DateTimeOffset.UtcNow);
+        Assert.True(store.TryAddStopNow(first));
+
+        using var raw = Raw();
+        using (var transaction = raw.BeginTransaction(deferred: false))
+        {
+            // Another writer holds the lock: refused at once (the busy timeout is 5 s), nothing written.
+            Assert.False(store.TryAddStopNow(second));
+            transaction.Commit();
+        }
+
+        Assert.Equal(["stp_first"], (await store.ListStopsAsync()).Select(s => s.Id));
+        Assert.Equal(1L, Scalar(raw, "SELECT count(*) FROM changes WHERE topic = 'stop' AND key = 'stp_first';"));
+        Assert.Equal(0L, Scalar(raw, "SELECT count(*) FROM changes WHERE key = 'stp_second';"));
+
+        // Idempotent by id, like AddStopAsync: no second change for the same stop.
+        Assert.True(store.TryAddStopNow(first));
+        Assert.Equal(1L, Scalar(raw, "SELECT count(*) FROM changes WHERE key = 'stp_first';"));
+
+        var fsync = await OpenAsync(new SqliteStoreOptions { Path = DbPath, FullSync = true });
+        Assert.False(fsync.TryAddStopNow(second));
     }
 
     [Fact]

@@ -17,6 +17,14 @@ public interface IAuditStore : IAsyncDisposable
     /// <returns>The events as written: numbered, chained and hashed, in the order given.</returns>
     ValueTask<IReadOnlyList<AuditEvent>> AppendAsync(IReadOnlyList<AuditEvent> events, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Appends as <see cref="AppendAsync"/> does, synchronously on the caller's thread, but only when that involves
+    /// no wait: returns null (nothing written) when the store would have to wait for a lock or may stall (for example
+    /// an fsync per commit). <see cref="AuditWriter.Commit"/> uses it to spare a sequential caller two thread
+    /// switches; the default never appends this way.
+    /// </summary>
+    IReadOnlyList<AuditEvent>? TryAppendNow(IReadOnlyList<AuditEvent> events) => null;
+
     /// <summary>The head as recorded apart from the records (what the log must end with).</summary>
     ValueTask<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default);
 

@@ -58,6 +58,14 @@ public interface IWardenStore : IAsyncDisposable
     /// </summary>
     ValueTask AddStopAsync(StopRecord stop, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Records a stop as <see cref="AddStopAsync"/> does, synchronously on the caller's thread, but only when that
+    /// involves no wait: false (nothing written) when another writer holds the lock or each commit is fsynced.
+    /// A stop's acknowledgement tries this first, so it does not queue behind the calls it stops for a thread.
+    /// Faults as <see cref="AddStopAsync"/>. The default never writes this way.
+    /// </summary>
+    bool TryAddStopNow(StopRecord stop) => false;
+
     /// <summary>Lifts a stop (a resume), recording who and why, and publishes the change.</summary>
     /// <returns>False when no stop with that id is in force.</returns>
     ValueTask<bool> LiftStopAsync(string id, string by, string reason, DateTimeOffset at, CancellationToken cancellationToken = default);

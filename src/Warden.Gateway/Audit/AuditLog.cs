@@ -52,11 +52,19 @@ internal sealed partial class AuditLog : IAsyncDisposable
 
     public TimeProvider Time => _time;
 
-    /// <summary>Queues an event, stamping its time when unset.</summary>
-    public AuditReceipt Record(AuditEvent e) => Writer.Enqueue(e.Time == default ? e with { Time = _time.GetUtcNow() } : e);
+    /// <summary>
+    /// Queues an event, stamping its time when unset. It is written with the next commit, at the latest
+    /// <see cref="AuditWriter.DeferFor"/> later (see <see cref="AuditWriter.Defer(AuditEvent)"/>).
+    /// </summary>
+    public AuditReceipt Record(AuditEvent e) => Writer.Defer(Stamped(e));
 
-    /// <summary>Queues an event built on the writer's thread (see <see cref="AuditWriter.Enqueue(Func{AuditEvent})"/>).</summary>
-    public AuditReceipt Record(Func<AuditEvent> build) => Writer.Enqueue(build);
+    /// <summary>Queues an event built when it is written (see <see cref="AuditWriter.Defer(Func{AuditEvent})"/>).</summary>
+    public AuditReceipt Record(Func<AuditEvent> build) => Writer.Defer(build);
+
+    /// <summary>Queues an event the caller waits for and commits at once, on the caller's thread when it can (see <see cref="AuditWriter.Commit"/>).</summary>
+    public AuditReceipt Commit(AuditEvent e) => Writer.Commit(Stamped(e));
+
+    private AuditEvent Stamped(AuditEvent e) => e.Time == default ? e with { Time = _time.GetUtcNow() } : e;
 
     private static readonly string CallPrefix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
     private static long s_calls;

@@ -88,7 +88,7 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
             return permit;
         }
 
-        var intent = audit.Record(new AuditEvent
+        var intent = audit.Commit(new AuditEvent
         {
             Kind = AuditKinds.CallForwarded,
             Actor = actor,
@@ -110,6 +110,8 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             Outcome(call, callId, AuditKinds.CallCancelled, "not_forwarded", "the agent cancelled the call before its intent was durable");
+            // Hands back what the inner decider holds for a forwarded call (a limit's slot, a stop tracker entry).
+            await permit.CompleteAsync(null, new OperationCanceledException("not forwarded: cancelled by the agent")).ConfigureAwait(false);
             throw;
         }
         catch (Exception ex)

@@ -645,6 +645,12 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             await permit.CompleteAsync(null, mapped).ConfigureAwait(false);
             throw mapped;
         }
+        catch (OperationCanceledException ex)
+        {
+            // The agent cancelled: the permit still hands back what it holds (a limit's slot, the stop tracker's entry).
+            await permit.CompleteAsync(null, ex).ConfigureAwait(false);
+            throw;
+        }
     }
 
     private async ValueTask<EmptyResult> SubscribeAsync(RequestContext<SubscribeRequestParams> context, CancellationToken cancellationToken)

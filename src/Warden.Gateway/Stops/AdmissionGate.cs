@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Warden.Gateway.Stops;
 
 /// <summary>
@@ -39,13 +41,16 @@ internal sealed class AdmissionGate
             Volatile.Write(ref _epoch, old + 1);
         }
 
-        var spins = 0;
+        // Passes are held for microseconds (a policy decision), but on a busy machine the thread holding one may be
+        // descheduled. Spin, then yield the core (the holder may be waiting for it) for up to YieldFor; only then
+        // wait on a timer, whose continuation queues behind every work item of a busy thread pool.
+        var spinner = default(SpinWait);
+        var started = Stopwatch.GetTimestamp();
         while (Volatile.Read(ref _counts[old & 1]) > 0)
         {
-            // Passes are held for microseconds (a policy decision), so spin briefly before yielding.
-            if (++spins < 100)
+            if (Stopwatch.GetElapsedTime(started) < YieldFor)
             {
-                Thread.SpinWait(20);
+                spinner.SpinOnce(sleep1Threshold: -1);
             }
             else
             {
@@ -53,6 +58,8 @@ internal sealed class AdmissionGate
             }
         }
     }
+
+    private static readonly TimeSpan YieldFor = TimeSpan.FromMilliseconds(2);
 
     /// <summary>A pass; returning it twice is harmless.</summary>
     public sealed class Pass(AdmissionGate gate, long epoch) : IDisposable

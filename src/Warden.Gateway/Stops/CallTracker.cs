@@ -35,7 +35,9 @@ internal sealed class CallTracker
             CancelledBecause = message;
             try
             {
-                Cancellation.Cancel();
+                // The token is cancelled now; its callbacks (the upstream's notifications/cancelled, the agent's
+                // error, the outcome record) run on the thread pool, not on the stop's path to its acknowledgement.
+                _ = Cancellation.CancelAsync();
             }
             catch (ObjectDisposedException)
             {

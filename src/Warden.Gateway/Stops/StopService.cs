@@ -200,6 +200,14 @@ public sealed partial class StopService
     {
         try
         {
+            // On this thread when the store can take the write at once: under load every thread switch (the store's
+            // hand-off to the thread pool, the continuation after the write) waits behind the agents being stopped.
+            // Otherwise (another writer holds the lock, fsync durability) the bounded asynchronous write.
+            if (_store.TryAddStopNow(stop))
+            {
+                return true;
+            }
+
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             bound.CancelAfter(StoreBound);
 

@@ -123,6 +123,106 @@ public sealed class SqliteAuditStoreTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public async Task Commit_WhenIdle_IsDurableOnReturn_WithTheDeferredEventsBeforeIt()
+    {
+        await using var store = await OpenAsync();
+        await using var writer = new AuditWriter(store);
+        await writer.Enqueue(Event(1)).Durable; // the writer thread initializes the store
+
+        // Sequential calls: each one's decision (deferred), intent (committed), then outcome (deferred). An intent
+        // committed on the caller's thread is durable on return, in the same commit as what was queued before it.
+        // (One may find the writer thread still finishing the previous commit: then that thread writes it.)
+        var receipts = new List<AuditReceipt>();
+        var inline = 0;
+        for (var call = 0; call < 20; call++)
+        {
+            var decision = writer.Defer(() => Event(2));
+            var intent = writer.Commit(Event(3));
+            if (intent.Durable.IsCompleted)
+            {
+                inline++;
+                Assert.True(intent.Durable.IsCompletedSuccessfully);
+                Assert.True(decision.Durable.IsCompletedSuccessfully, "the decision queued before the intent did not share its commit");
+            }
+
+            await intent.Durable.WaitAsync(TimeSpan.FromSeconds(10));
+            receipts.AddRange([decision, intent, writer.Defer(Event(4))]);
+        }
+
+        output.WriteLine($"{inline} of 20 intents durable on return; {writer.InlineBatches} commits on the caller's thread, {writer.Batches} in all");
+        Assert.True(inline > 0 && writer.InlineBatches > 0, "no intent was committed on the caller's thread");
+        Assert.True(writer.Batches < 40, $"{writer.Batches} commits for 20 calls: the deferred records did not ride with the intents");
+
+        // Nobody commits after the outcome: the writer thread writes it on its own.
+        var written = await Task.WhenAll(receipts.Select(r => r.Durable)).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(Enumerable.Range(2, 60).Select(i => (long)i), written.Select(e => e.Seq));
+        Assert.True((await VerifyAsync(store)).Ok);
+    }
+
+    [Fact]
+    public async Task Commit_WithTheWriteLockHeld_ReturnsAtOnce_AndTheWriterWritesItInOrderLater()
+    {
+        await using var store = await OpenAsync(busy: TimeSpan.FromSeconds(30));
+        await using var writer = new AuditWriter(store);
+        await writer.Enqueue(Event(1)).Durable;
+        using var holder = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = DbPath, Pooling = false }.ToString());
+        holder.Open();
+        using (var begin = holder.CreateCommand())
+        {
+            begin.CommandText = "BEGIN EXCLUSIVE;";
+            begin.ExecuteNonQuery();
+        }
+
+        // Neither call may wait for the lock on the caller's thread (that would hold it for the busy timeout, 30 s).
+        var first = writer.Commit(Event(2));
+        var second = writer.Commit(Event(3));
+        Assert.False(first.Durable.IsCompleted);
+        Assert.False(second.Durable.IsCompleted);
+        await Assert.ThrowsAsync<TimeoutException>(() => first.Durable.WaitAsync(TimeSpan.FromMilliseconds(300)));
+
+        using (var rollback = holder.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK;";
+            rollback.ExecuteNonQuery();
+        }
+
+        Assert.Equal(2, (await first.Durable.WaitAsync(TimeSpan.FromSeconds(40))).Seq);
+        Assert.Equal(3, (await second.Durable.WaitAsync(TimeSpan.FromSeconds(10))).Seq);
+        Assert.True((await VerifyAsync(store)).Ok);
+    }
+
+    [Fact]
+    public async Task TryAppendNow_RefusesWithFsyncDurability_AndWhenTheLockIsHeld()
+    {
+        await using (var fsync = await OpenAsync(fullSync: true))
+        {
+            Assert.Null(fsync.TryAppendNow([Event(1)]));
+        }
+
+        await using var store = await OpenAsync();
+        Assert.Equal(1, Assert.Single(store.TryAppendNow([Event(1)])!).Seq);
+        using var holder = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = DbPath, Pooling = false }.ToString());
+        holder.Open();
+        using (var begin = holder.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE;";
+            begin.ExecuteNonQuery();
+        }
+
+        Assert.Null(store.TryAppendNow([Event(2)]));
+        using (var rollback = holder.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK;";
+            rollback.ExecuteNonQuery();
+        }
+
+        Assert.Equal(2, Assert.Single(store.TryAppendNow([Event(3)])!).Seq);
+        var r = await VerifyAsync(store);
+        Assert.True(r.Ok, r.Message);
+        Assert.Equal(2, r.Verified);
+    }
+
+    [Fact]
     public async Task Tamper_Edit_Caught()
     {
         await using var store = await LogOf(1000);
@@ -324,7 +424,8 @@ public sealed class SqliteAuditStoreTests(ITestOutputHelper output) : IDisposabl
         var sw = Stopwatch.StartNew();
         await Assert.ThrowsAsync<TimeoutException>(() => pending.Durable.WaitAsync(TimeSpan.FromSeconds(2)));
         Assert.InRange(sw.Elapsed.TotalSeconds, 1.9, 3);
-        Assert.True(writer.Enqueue(Event(3)) is { } queued && !queued.Durable.IsCompleted); // queued, never blocking the caller
+        var queued = writer.Enqueue(Event(3));
+        Assert.False(queued.Durable.IsCompleted); // queued, never blocking the caller
 
         using (var rollback = holder.CreateCommand())
         {
@@ -333,6 +434,9 @@ public sealed class SqliteAuditStoreTests(ITestOutputHelper output) : IDisposabl
         }
 
         Assert.Equal(2, (await pending.Durable.WaitAsync(TimeSpan.FromSeconds(10))).Seq);
+        // Verified once nothing is being written: a record committed between reading the head and the records
+        // would look added behind Warden's back.
+        Assert.Equal(3, (await queued.Durable.WaitAsync(TimeSpan.FromSeconds(10))).Seq);
         Assert.True((await VerifyAsync(store)).Ok);
     }
 
