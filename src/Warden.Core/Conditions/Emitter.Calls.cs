@@ -68,7 +68,7 @@ internal sealed partial class Emitter
                     ? OrderingConst(evals[0], c.Value, fn)
                     : Ordering(evals[0], evals[1], fn));
             case "@in":
-                return In(call, types, evals);
+                return In(call, types, evals, scope);
             case "_+_":
             case "_-_":
             case "_*_":
@@ -301,12 +301,25 @@ internal sealed partial class Emitter
         }
 
         var d = c.AsDouble;
+        if (double.IsNaN(d))
+        {
+            return (ref Frame f) => Order(a(ref f), c, lo, hi);
+        }
+
         return (ref Frame f) =>
         {
             var x = a(ref f);
-            if (x.Kind == Kind.Double && !double.IsNaN(x.AsDouble) && !double.IsNaN(d))
+            if (x.Kind == Kind.Double && !double.IsNaN(x.AsDouble))
             {
                 var r = x.AsDouble.CompareTo(d);
+                return Value.Bool(r >= lo && r <= hi);
+            }
+
+            // JSON integers against a decimal threshold (amount < 1000.0): exact while the int fits a double's
+            // 53-bit significand; beyond that the general comparison decides.
+            if (x.Kind == Kind.Int && x.AsInt is >= -(1L << 53) and <= 1L << 53)
+            {
+                var r = ((double)x.AsInt).CompareTo(d);
                 return Value.Bool(r >= lo && r <= hi);
             }
 
@@ -350,7 +363,7 @@ internal sealed partial class Emitter
         return Value.Bool(s >= lo && s <= hi);
     }
 
-    private (CelType, Eval) In(CallNode call, CelType[] types, Eval[] evals)
+    private (CelType, Eval) In(CallNode call, CelType[] types, Eval[] evals, Scope? scope)
     {
         if (!(types[1].IsDyn || types[1].Kind is TKind.List or TKind.Map))
         {
@@ -362,6 +375,11 @@ internal sealed partial class Emitter
         if (call.Args[1] is SelectNode { Operand: IdentNode { Name: "lists" }, Field: var listName } && _lists.TryGetValue(listName, out var lv)
             && lv.Obj is StringSetList set && types[1].Kind == TKind.List)
         {
+            if (ArgsFieldOf(call.Args[0], scope) is { } argField)
+            {
+                return (CelType.Bool, ArgInList(argField, string.Intern(listName), set));
+            }
+
             // Named lists are constants: skip the generic list dispatch and go straight to the hashed set.
             return (CelType.Bool, (ref Frame f) =>
             {
@@ -387,6 +405,57 @@ internal sealed partial class Emitter
                 _ => Ops.NoOverload,
             };
         });
+    }
+
+    /// <summary>
+    /// <c>args.NAME in lists.LIST</c>, the most common shape in policies: with a decision's <see cref="ArgCache"/>,
+    /// each (argument, list) membership is computed once per decision, keyed by the interned list name (names are
+    /// unique within the one policy a decision uses).
+    /// </summary>
+    private static Eval ArgInList(string field, string listName, StringSetList set)
+    {
+        var name = string.Intern(field);
+        var missing = Value.Error($"no such key: {field}");
+        return (ref Frame f) =>
+        {
+            if (f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i)
+            {
+                ref var e = ref c.At(i);
+                if (!e.Present)
+                {
+                    return missing;
+                }
+
+                if (ReferenceEquals(e.List0, listName))
+                {
+                    return Value.Bool(e.Member0);
+                }
+
+                if (ReferenceEquals(e.List1, listName))
+                {
+                    return Value.Bool(e.Member1);
+                }
+
+                var member = e.Value.Kind == Kind.String && set.Contains(e.Value);
+                if (e.List0 is null)
+                {
+                    (e.List0, e.Member0) = (listName, member);
+                }
+                else if (e.List1 is null)
+                {
+                    (e.List1, e.Member1) = (listName, member);
+                }
+
+                return Value.Bool(member);
+            }
+
+            if (!ArgsField(ref f, name, out var v))
+            {
+                return missing;
+            }
+
+            return Value.Bool(v.Kind == Kind.String && set.Contains(v));
+        };
     }
 
     /// <summary>
