@@ -58,14 +58,16 @@ internal sealed partial class Emitter
             case "_==_":
             case "_!=_":
                 CheckEquality(call, types[0], types[1]);
-                return (CelType.Bool, Equality(evals[0], evals[1], negate: fn == "_!=_"));
+                return (CelType.Bool, nodes[1] is LiteralNode { Value.Kind: Kind.String } lit
+                    ? EqualityStringLiteral(evals[0], lit.Value, negate: fn == "_!=_")
+                    : Equality(evals[0], evals[1], negate: fn == "_!=_"));
             case "_<_":
             case "_<=_":
             case "_>_":
             case "_>=_":
                 CheckOrdering(call, types[0], types[1]);
                 return (CelType.Bool, nodes[1] is LiteralNode { Value.Kind: Kind.Int or Kind.Double } c
-                    ? OrderingConst(evals[0], c.Value, fn)
+                    ? OrderingConst(evals[0], c.Value, fn, ArgsFieldOf(nodes[0], scope))
                     : Ordering(evals[0], evals[1], fn));
             case "@in":
                 return In(call, types, evals, scope);
@@ -280,35 +282,49 @@ internal sealed partial class Emitter
         };
     }
 
-    /// <summary>Comparison against a numeric literal, the common shape of policy thresholds.</summary>
-    private static Eval OrderingConst(Eval a, Value c, string op)
+    /// <summary>
+    /// Comparison against a numeric literal, the common shape of policy thresholds. When the left side is
+    /// <c>args.NAME</c>, the value comes straight from the decision's <see cref="ArgCache"/> entry.
+    /// </summary>
+    private static Eval OrderingConst(Eval a, Value c, string op, string? argField)
     {
         var (lo, hi) = op switch { "_<_" => (-1, -1), "_<=_" => (-1, 0), "_>_" => (1, 1), _ => (0, 1) };
-        if (c.Kind == Kind.Int)
+        if (argField is not null)
         {
-            var k = c.AsInt;
+            var name = string.Intern(argField);
+            var missing = Value.Error($"no such key: {argField}");
             return (ref Frame f) =>
             {
-                var x = a(ref f);
-                if (x.Kind == Kind.Int)
+                if (f.Cache is { } cache && cache.IndexOf(ref f, name) is >= 0 and var i)
                 {
-                    var r = x.AsInt.CompareTo(k);
-                    return Value.Bool(r >= lo && r <= hi);
+                    ref var e = ref cache.At(i);
+                    return e.Present ? CompareToConst(e.Value, c, lo, hi) : missing;
                 }
 
-                return Order(x, c, lo, hi);
+                return CompareToConst(a(ref f), c, lo, hi);
             };
         }
 
-        var d = c.AsDouble;
-        if (double.IsNaN(d))
+        return (ref Frame f) => CompareToConst(a(ref f), c, lo, hi);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Value CompareToConst(in Value x, in Value c, int lo, int hi)
+    {
+        if (c.Kind == Kind.Int)
         {
-            return (ref Frame f) => Order(a(ref f), c, lo, hi);
+            if (x.Kind == Kind.Int)
+            {
+                var r = x.AsInt.CompareTo(c.AsInt);
+                return Value.Bool(r >= lo && r <= hi);
+            }
+
+            return Order(x, c, lo, hi);
         }
 
-        return (ref Frame f) =>
+        var d = c.AsDouble;
+        if (!double.IsNaN(d))
         {
-            var x = a(ref f);
             if (x.Kind == Kind.Double && !double.IsNaN(x.AsDouble))
             {
                 var r = x.AsDouble.CompareTo(d);
@@ -322,8 +338,31 @@ internal sealed partial class Emitter
                 var r = ((double)x.AsInt).CompareTo(d);
                 return Value.Bool(r >= lo && r <= hi);
             }
+        }
 
-            return Order(x, c, lo, hi);
+        return Order(x, c, lo, hi);
+    }
+
+    /// <summary><c>x == 'literal'</c>: unescaped JSON strings compare as UTF-8 bytes, without transcoding the literal per call.</summary>
+    private static Eval EqualityStringLiteral(Eval a, Value lit, bool negate)
+    {
+        var utf8 = Encoding.UTF8.GetBytes((string)lit.Obj!);
+        return (ref Frame f) =>
+        {
+            var x = a(ref f);
+            if (x.Kind == Kind.String)
+            {
+                var eq = x.IsJson && Str.TryRawUtf8(x, out var raw) ? raw.SequenceEqual(utf8) : Str.Equal(x, lit);
+                return Value.Bool(eq != negate);
+            }
+
+            if (x.IsError)
+            {
+                return x;
+            }
+
+            var r = Ops.Equal(x, lit, ref f.Budget, 0);
+            return negate && !r.IsError ? Value.Bool(!r.AsBool) : r;
         };
     }
 

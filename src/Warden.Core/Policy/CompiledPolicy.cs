@@ -32,6 +32,8 @@ public sealed class CompiledRule
         Condition = condition;
         Cel = condition as PolicyConditions.CelRuleCondition;
         Index = index;
+        AgentNames = [.. entry.AgentNames];
+        Groups = [.. entry.Groups];
     }
 
     /// <summary>The rule as written.</summary>
@@ -45,6 +47,11 @@ public sealed class CompiledRule
 
     /// <summary>The condition when it is a CEL condition, which decisions evaluate with a shared argument cache.</summary>
     internal PolicyConditions.CelRuleCondition? Cel { get; }
+
+    // Arrays of the entry's lists: decisions test them for every candidate, without interface dispatch.
+    internal string[] AgentNames { get; }
+
+    internal string[] Groups { get; }
 
     /// <summary>Position in the policy.</summary>
     public int Index { get; }
@@ -198,7 +205,7 @@ public sealed class CompiledPolicy
         {
             foreach (var rule in entry.Candidates)
             {
-                if (!Applies(rule, call, classes, policyGroups, out _))
+                if (!AppliesFast(rule, call.Agent, classes, policyGroups))
                 {
                     continue;
                 }
@@ -303,6 +310,38 @@ public sealed class CompiledPolicy
 
         whyNot = null;
         return true;
+    }
+
+    /// <summary><see cref="Applies"/> without the explanation, for decisions.</summary>
+    private static bool AppliesFast(CompiledRule rule, AgentIdentity agent, ToolClasses classes, IReadOnlyList<string> policyGroups)
+    {
+        var wanted = rule.Entry.Classes;
+        if (wanted != ToolClasses.None && (wanted & classes) == 0)
+        {
+            return false;
+        }
+
+        var names = rule.AgentNames;
+        if (names.Length > 0 && Array.IndexOf(names, agent.Name) < 0)
+        {
+            return false;
+        }
+
+        var groups = rule.Groups;
+        if (groups.Length == 0)
+        {
+            return true;
+        }
+
+        foreach (var g in groups)
+        {
+            if (Contains(agent.Groups, g) || Contains(policyGroups, g))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool Contains(IReadOnlyList<string> list, string value)
