@@ -133,6 +133,12 @@ internal sealed partial class Emitter
 
     public List<ConditionDiagnostic> Diagnostics { get; } = [];
 
+    // Which compiled delegates read args.NAME, so operators over them can read the argument directly.
+    private readonly Dictionary<Eval, string> _argReaders = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The field when <paramref name="e"/> is a compiled <c>args.NAME</c> read.</summary>
+    private string? ArgField(Eval e) => _argReaders.TryGetValue(e, out var f) ? f : null;
+
     /// <summary>Number of macro variable slots the compiled condition needs.</summary>
     public int SlotsUsed { get; private set; }
 
@@ -319,7 +325,9 @@ internal sealed partial class Emitter
         var field = sel.Field;
         if (IsGlobal(sel.Operand, "args", scope))
         {
-            return (CelType.Dyn, ArgsReader(field));
+            var reader = ArgsReader(field);
+            _argReaders[reader] = field;
+            return (CelType.Dyn, reader);
         }
 
         var (t, operand) = Compile(sel.Operand, scope);

@@ -959,10 +959,15 @@ internal sealed partial class Emitter
                 }
 
                 var sizeOf = evals[0];
+                if (ArgField(sizeOf) is { } sizeField)
+                {
+                    return (CelType.Int, SizeOfArg(sizeField, sizeOf));
+                }
+
                 return (CelType.Int, (ref Frame f) => Ops.Size(sizeOf(ref f)));
             case "startsWith" or "endsWith" or "contains" when member && n == 2:
                 WantString(nodes, types);
-                return (CelType.Bool, StringPredicate(fn, evals[0], evals[1], nodes[1]));
+                return (CelType.Bool, StringPredicate(fn, evals[0], evals[1], nodes[1], ArgField(evals[0])));
             case "matches" when n == 2:
                 WantString(nodes, types);
                 return (CelType.Bool, Matches(call, evals[0], nodes[1]));
@@ -1015,12 +1020,30 @@ internal sealed partial class Emitter
         }
     }
 
-    private static Eval StringPredicate(string fn, Eval recv, Eval arg, Node argNode)
+    private static Eval StringPredicate(string fn, Eval recv, Eval arg, Node argNode, string? argField)
     {
         if (argNode is LiteralNode { Value.Kind: Kind.String } lit)
         {
             var needle = lit.Value.AsString;
             var utf8 = Encoding.UTF8.GetBytes(needle);
+            var m = fn switch { "startsWith" => 0, "endsWith" => 1, _ => 2 };
+            if (argField is not null)
+            {
+                // args.NAME.endsWith('...'): one step from the argument to the answer.
+                var name = string.Intern(argField);
+                var missing = Value.Error($"no such key: {argField}");
+                return (ref Frame f) =>
+                {
+                    if (f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i)
+                    {
+                        ref var e = ref c.At(i);
+                        return e.Present ? StrTestLiteral(e.Value, needle, utf8, m) : missing;
+                    }
+
+                    return ArgsField(ref f, name, out var v) ? StrTestLiteral(v, needle, utf8, m) : missing;
+                };
+            }
+
             return fn switch
             {
                 "startsWith" => (ref Frame f) => StrTestLiteral(recv(ref f), needle, utf8, 0),
@@ -1045,6 +1068,21 @@ internal sealed partial class Emitter
             }
 
             return b.Kind == Kind.String ? StrTest(a, b.AsString, mode) : Ops.NoOverload;
+        };
+    }
+
+    /// <summary><c>size(args.NAME)</c>: a JSON array's length is read without converting the argument first.</summary>
+    private static Eval SizeOfArg(string field, Eval reader)
+    {
+        var name = string.Intern(field);
+        return (ref Frame f) =>
+        {
+            if (f.Cache is null && f.ArgsDictionary is { } d && d.TryGetValue(name, out var je) && je.ValueKind == System.Text.Json.JsonValueKind.Array)
+            {
+                return Value.Int(je.GetArrayLength());
+            }
+
+            return Ops.Size(reader(ref f));
         };
     }
 
