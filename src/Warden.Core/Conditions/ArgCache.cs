@@ -46,7 +46,7 @@ internal sealed class ArgCache
         t_free = cache;
     }
 
-    /// <summary>The entry for a field, read on first use; null when the cache is full.</summary>
+    /// <summary>The index of the entry for a field, read on first use; -1 when the cache is full (the caller reads directly).</summary>
     public int IndexOf(ref Frame f, string field)
     {
         var entries = _entries;
