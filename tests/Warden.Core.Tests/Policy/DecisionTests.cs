@@ -60,6 +60,22 @@ public class DecisionTests
     }
 
     [Fact]
+    public void Decide_MoreArgumentsThanTheDecisionRemembers_StillReadsEachCorrectly()
+    {
+        // The per-decision argument cache remembers 16 fields; rules reading more fields read the rest directly.
+        var rules = string.Concat(Enumerable.Range(0, 24).Select(i =>
+            $"  - {{ id: f{i}, match: {{ tool: t }}, when: 'args.f{i} == {i} && args.f{i} in lists.l', effect: {(i == 20 ? "deny" : "allow")} }}\n"));
+        var policy = Compile("lists:\n  l: [x]\nrules:\n" + rules);
+        var args = "{" + string.Join(", ", Enumerable.Range(0, 24).Select(i => $"\"f{i}\": {i}")) + "}";
+        Assert.Equal("deny by default", Decide(policy, Call("s", "t", args)));
+        var withDeny = policy.Explain(Call("s", "t", args.Replace("\"f20\": 20", "\"f20\": 21", StringComparison.Ordinal)));
+        Assert.Equal("deny by default", Show(withDeny.Decision));
+        Assert.Equal("error by f23", Decide(policy, Call("s", "t", args.Replace("\"f23\": 23", "\"g\": 0", StringComparison.Ordinal))));
+        var text = Compile("lists:\n  l: [x]\nrules:\n" + rules.Replace("args.f20 in lists.l", "true", StringComparison.Ordinal));
+        Assert.Equal("deny by f20", Decide(text, Call("s", "t", args)));
+    }
+
+    [Fact]
     public void Decide_ConditionOverContext_ReadsAgentSessionToolAndTime()
     {
         var policy = Compile("""
