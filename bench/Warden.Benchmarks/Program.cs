@@ -7,5 +7,11 @@ if (args.Length > 0 && args[0] == "audit")
     return await AuditMeasurements.RunAsync(args[1..]).ConfigureAwait(false);
 }
 
+// `count SCENARIO N` runs one benchmark body in a loop, for instruction counts under callgrind.
+if (args.Length > 0 && args[0] == "count")
+{
+    return Warden.Benchmarks.Counting.InstructionCount.Run(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

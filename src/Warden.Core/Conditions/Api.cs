@@ -153,6 +153,9 @@ public readonly struct ConditionInput
 
     /// <summary>Values of extra declared variables (conformance suite only).</summary>
     internal IReadOnlyDictionary<string, Value>? Bindings { get; init; }
+
+    /// <summary>Argument reads shared by the conditions of one decision over these same arguments (see <see cref="ArgCache"/>).</summary>
+    internal ArgCache? Cache { get; init; }
 }
 
 /// <summary>How an evaluation ended.</summary>
@@ -261,6 +264,7 @@ public sealed class CompiledCondition
             ArgsElement = input.ArgsElement,
             Context = input.Context,
             Bindings = input.Bindings,
+            Cache = input.Cache,
             Budget = _maxCost,
         };
 
@@ -313,6 +317,7 @@ internal struct Frame
     public JsonElement ArgsElement;
     public IConditionContext? Context;
     public IReadOnlyDictionary<string, Value>? Bindings;
+    public ArgCache? Cache;
     public long Budget;
     public Value[] Locals;
 }

@@ -133,6 +133,12 @@ internal sealed partial class Emitter
 
     public List<ConditionDiagnostic> Diagnostics { get; } = [];
 
+    // Which compiled delegates read args.NAME, so operators over them can read the argument directly.
+    private readonly Dictionary<Eval, string> _argReaders = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The field when <paramref name="e"/> is a compiled <c>args.NAME</c> read.</summary>
+    private string? ArgField(Eval e) => _argReaders.TryGetValue(e, out var f) ? f : null;
+
     /// <summary>Number of macro variable slots the compiled condition needs.</summary>
     public int SlotsUsed { get; private set; }
 
@@ -268,7 +274,7 @@ internal sealed partial class Emitter
         return Value.Map(EmptyArgs);
     }
 
-    private static bool ArgsField(ref Frame f, string field, out Value v)
+    internal static bool ArgsField(ref Frame f, string field, out Value v)
     {
         if (f.ArgsDictionary != null)
         {
@@ -288,6 +294,30 @@ internal sealed partial class Emitter
         return false;
     }
 
+    private static bool ArgsHas(ref Frame f, string field) =>
+        f.ArgsDictionary != null ? f.ArgsDictionary.ContainsKey(field)
+        : f.ArgsElement.ValueKind == JsonValueKind.Object && f.ArgsElement.TryGetProperty(field, out _);
+
+    /// <summary><c>args.NAME</c>: through the decision's <see cref="ArgCache"/> when there is one.</summary>
+    private static Eval ArgsReader(string field)
+    {
+        var name = string.Intern(field);
+        var missing = Value.Error($"no such key: {field}");
+        return (ref Frame f) =>
+        {
+            if (f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i)
+            {
+                ref var e = ref c.At(i);
+                return e.Present ? e.Value : missing;
+            }
+
+            return ArgsField(ref f, name, out var v) ? v : missing;
+        };
+    }
+
+    /// <summary>The field name when <paramref name="n"/> is <c>args.NAME</c> (not shadowed by a macro variable).</summary>
+    private string? ArgsFieldOf(Node n, Scope? scope) => n is SelectNode sel && IsGlobal(sel.Operand, "args", scope) ? sel.Field : null;
+
     private bool IsGlobal(Node n, string name, Scope? scope) => n is IdentNode id && id.Name == name && scope?.Find(name) == null;
 
     private (CelType, Eval) Select(SelectNode sel, Scope? scope)
@@ -295,8 +325,9 @@ internal sealed partial class Emitter
         var field = sel.Field;
         if (IsGlobal(sel.Operand, "args", scope))
         {
-            var missing = Value.Error($"no such key: {field}");
-            return (CelType.Dyn, (ref Frame f) => ArgsField(ref f, field, out var v) ? v : missing);
+            var reader = ArgsReader(field);
+            _argReaders[reader] = field;
+            return (CelType.Dyn, reader);
         }
 
         var (t, operand) = Compile(sel.Operand, scope);
@@ -368,7 +399,16 @@ internal sealed partial class Emitter
         var field = sel.Field;
         if (IsGlobal(sel.Operand, "args", scope))
         {
-            return (CelType.Bool, (ref Frame f) => Value.Bool(ArgsField(ref f, field, out _)));
+            var name = string.Intern(field);
+            return (CelType.Bool, (ref Frame f) =>
+            {
+                if (f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i)
+                {
+                    return Value.Bool(c.At(i).Present);
+                }
+
+                return Value.Bool(ArgsHas(ref f, name));
+            });
         }
 
         var (t, operand) = Compile(sel.Operand, scope);

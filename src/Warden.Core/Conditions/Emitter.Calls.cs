@@ -58,17 +58,19 @@ internal sealed partial class Emitter
             case "_==_":
             case "_!=_":
                 CheckEquality(call, types[0], types[1]);
-                return (CelType.Bool, Equality(evals[0], evals[1], negate: fn == "_!=_"));
+                return (CelType.Bool, nodes[1] is LiteralNode { Value.Kind: Kind.String } lit
+                    ? EqualityStringLiteral(evals[0], lit.Value, negate: fn == "_!=_")
+                    : Equality(evals[0], evals[1], negate: fn == "_!=_"));
             case "_<_":
             case "_<=_":
             case "_>_":
             case "_>=_":
                 CheckOrdering(call, types[0], types[1]);
                 return (CelType.Bool, nodes[1] is LiteralNode { Value.Kind: Kind.Int or Kind.Double } c
-                    ? OrderingConst(evals[0], c.Value, fn)
+                    ? OrderingConst(evals[0], c.Value, fn, ArgsFieldOf(nodes[0], scope))
                     : Ordering(evals[0], evals[1], fn));
             case "@in":
-                return In(call, types, evals);
+                return In(call, types, evals, scope);
             case "_+_":
             case "_-_":
             case "_*_":
@@ -280,37 +282,87 @@ internal sealed partial class Emitter
         };
     }
 
-    /// <summary>Comparison against a numeric literal, the common shape of policy thresholds.</summary>
-    private static Eval OrderingConst(Eval a, Value c, string op)
+    /// <summary>
+    /// Comparison against a numeric literal, the common shape of policy thresholds. When the left side is
+    /// <c>args.NAME</c>, the value comes straight from the decision's <see cref="ArgCache"/> entry.
+    /// </summary>
+    private static Eval OrderingConst(Eval a, Value c, string op, string? argField)
     {
         var (lo, hi) = op switch { "_<_" => (-1, -1), "_<=_" => (-1, 0), "_>_" => (1, 1), _ => (0, 1) };
-        if (c.Kind == Kind.Int)
+        if (argField is not null)
         {
-            var k = c.AsInt;
+            var name = string.Intern(argField);
+            var missing = Value.Error($"no such key: {argField}");
             return (ref Frame f) =>
             {
-                var x = a(ref f);
-                if (x.Kind == Kind.Int)
+                if (f.Cache is { } cache && cache.IndexOf(ref f, name) is >= 0 and var i)
                 {
-                    var r = x.AsInt.CompareTo(k);
-                    return Value.Bool(r >= lo && r <= hi);
+                    ref var e = ref cache.At(i);
+                    return e.Present ? CompareToConst(e.Value, c, lo, hi) : missing;
                 }
 
-                return Order(x, c, lo, hi);
+                return CompareToConst(a(ref f), c, lo, hi);
             };
         }
 
-        var d = c.AsDouble;
-        return (ref Frame f) =>
+        return (ref Frame f) => CompareToConst(a(ref f), c, lo, hi);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Value CompareToConst(in Value x, in Value c, int lo, int hi)
+    {
+        if (c.Kind == Kind.Int)
         {
-            var x = a(ref f);
-            if (x.Kind == Kind.Double && !double.IsNaN(x.AsDouble) && !double.IsNaN(d))
+            if (x.Kind == Kind.Int)
+            {
+                var r = x.AsInt.CompareTo(c.AsInt);
+                return Value.Bool(r >= lo && r <= hi);
+            }
+
+            return Order(x, c, lo, hi);
+        }
+
+        var d = c.AsDouble;
+        if (!double.IsNaN(d))
+        {
+            if (x.Kind == Kind.Double && !double.IsNaN(x.AsDouble))
             {
                 var r = x.AsDouble.CompareTo(d);
                 return Value.Bool(r >= lo && r <= hi);
             }
 
-            return Order(x, c, lo, hi);
+            // JSON integers against a decimal threshold (amount < 1000.0): exact while the int fits a double's
+            // 53-bit significand; beyond that the general comparison decides.
+            if (x.Kind == Kind.Int && x.AsInt is >= -(1L << 53) and <= 1L << 53)
+            {
+                var r = ((double)x.AsInt).CompareTo(d);
+                return Value.Bool(r >= lo && r <= hi);
+            }
+        }
+
+        return Order(x, c, lo, hi);
+    }
+
+    /// <summary><c>x == 'literal'</c>: unescaped JSON strings compare as UTF-8 bytes, without transcoding the literal per call.</summary>
+    private static Eval EqualityStringLiteral(Eval a, Value lit, bool negate)
+    {
+        var utf8 = Encoding.UTF8.GetBytes((string)lit.Obj!);
+        return (ref Frame f) =>
+        {
+            var x = a(ref f);
+            if (x.Kind == Kind.String)
+            {
+                var eq = x.IsJson && Str.TryRawUtf8(x, out var raw) ? raw.SequenceEqual(utf8) : Str.Equal(x, lit);
+                return Value.Bool(eq != negate);
+            }
+
+            if (x.IsError)
+            {
+                return x;
+            }
+
+            var r = Ops.Equal(x, lit, ref f.Budget, 0);
+            return negate && !r.IsError ? Value.Bool(!r.AsBool) : r;
         };
     }
 
@@ -350,7 +402,7 @@ internal sealed partial class Emitter
         return Value.Bool(s >= lo && s <= hi);
     }
 
-    private (CelType, Eval) In(CallNode call, CelType[] types, Eval[] evals)
+    private (CelType, Eval) In(CallNode call, CelType[] types, Eval[] evals, Scope? scope)
     {
         if (!(types[1].IsDyn || types[1].Kind is TKind.List or TKind.Map))
         {
@@ -362,6 +414,11 @@ internal sealed partial class Emitter
         if (call.Args[1] is SelectNode { Operand: IdentNode { Name: "lists" }, Field: var listName } && _lists.TryGetValue(listName, out var lv)
             && lv.Obj is StringSetList set && types[1].Kind == TKind.List)
         {
+            if (ArgsFieldOf(call.Args[0], scope) is { } argField)
+            {
+                return (CelType.Bool, ArgInList(argField, string.Intern(listName), set));
+            }
+
             // Named lists are constants: skip the generic list dispatch and go straight to the hashed set.
             return (CelType.Bool, (ref Frame f) =>
             {
@@ -387,6 +444,57 @@ internal sealed partial class Emitter
                 _ => Ops.NoOverload,
             };
         });
+    }
+
+    /// <summary>
+    /// <c>args.NAME in lists.LIST</c>, the most common shape in policies: with a decision's <see cref="ArgCache"/>,
+    /// each (argument, list) membership is computed once per decision, keyed by the interned list name (names are
+    /// unique within the one policy a decision uses).
+    /// </summary>
+    private static Eval ArgInList(string field, string listName, StringSetList set)
+    {
+        var name = string.Intern(field);
+        var missing = Value.Error($"no such key: {field}");
+        return (ref Frame f) =>
+        {
+            if (f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i)
+            {
+                ref var e = ref c.At(i);
+                if (!e.Present)
+                {
+                    return missing;
+                }
+
+                if (ReferenceEquals(e.List0, listName))
+                {
+                    return Value.Bool(e.Member0);
+                }
+
+                if (ReferenceEquals(e.List1, listName))
+                {
+                    return Value.Bool(e.Member1);
+                }
+
+                var member = e.Value.Kind == Kind.String && set.Contains(e.Value);
+                if (e.List0 is null)
+                {
+                    (e.List0, e.Member0) = (listName, member);
+                }
+                else if (e.List1 is null)
+                {
+                    (e.List1, e.Member1) = (listName, member);
+                }
+
+                return Value.Bool(member);
+            }
+
+            if (!ArgsField(ref f, name, out var v))
+            {
+                return missing;
+            }
+
+            return Value.Bool(v.Kind == Kind.String && set.Contains(v));
+        };
     }
 
     /// <summary>
@@ -851,10 +959,15 @@ internal sealed partial class Emitter
                 }
 
                 var sizeOf = evals[0];
+                if (ArgField(sizeOf) is { } sizeField)
+                {
+                    return (CelType.Int, SizeOfArg(sizeField, sizeOf));
+                }
+
                 return (CelType.Int, (ref Frame f) => Ops.Size(sizeOf(ref f)));
             case "startsWith" or "endsWith" or "contains" when member && n == 2:
                 WantString(nodes, types);
-                return (CelType.Bool, StringPredicate(fn, evals[0], evals[1], nodes[1]));
+                return (CelType.Bool, StringPredicate(fn, evals[0], evals[1], nodes[1], ArgField(evals[0])));
             case "matches" when n == 2:
                 WantString(nodes, types);
                 return (CelType.Bool, Matches(call, evals[0], nodes[1]));
@@ -907,12 +1020,30 @@ internal sealed partial class Emitter
         }
     }
 
-    private static Eval StringPredicate(string fn, Eval recv, Eval arg, Node argNode)
+    private static Eval StringPredicate(string fn, Eval recv, Eval arg, Node argNode, string? argField)
     {
         if (argNode is LiteralNode { Value.Kind: Kind.String } lit)
         {
             var needle = lit.Value.AsString;
             var utf8 = Encoding.UTF8.GetBytes(needle);
+            var m = fn switch { "startsWith" => 0, "endsWith" => 1, _ => 2 };
+            if (argField is not null)
+            {
+                // args.NAME.endsWith('...'): one step from the argument to the answer.
+                var name = string.Intern(argField);
+                var missing = Value.Error($"no such key: {argField}");
+                return (ref Frame f) =>
+                {
+                    if (f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i)
+                    {
+                        ref var e = ref c.At(i);
+                        return e.Present ? StrTestLiteral(e.Value, needle, utf8, m) : missing;
+                    }
+
+                    return ArgsField(ref f, name, out var v) ? StrTestLiteral(v, needle, utf8, m) : missing;
+                };
+            }
+
             return fn switch
             {
                 "startsWith" => (ref Frame f) => StrTestLiteral(recv(ref f), needle, utf8, 0),
@@ -937,6 +1068,21 @@ internal sealed partial class Emitter
             }
 
             return b.Kind == Kind.String ? StrTest(a, b.AsString, mode) : Ops.NoOverload;
+        };
+    }
+
+    /// <summary><c>size(args.NAME)</c>: a JSON array's length is read without converting the argument first.</summary>
+    private static Eval SizeOfArg(string field, Eval reader)
+    {
+        var name = string.Intern(field);
+        return (ref Frame f) =>
+        {
+            if (f.Cache is null && f.ArgsDictionary is { } d && d.TryGetValue(name, out var je) && je.ValueKind == System.Text.Json.JsonValueKind.Array)
+            {
+                return Value.Int(je.GetArrayLength());
+            }
+
+            return Ops.Size(reader(ref f));
         };
     }
 

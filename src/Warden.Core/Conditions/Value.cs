@@ -86,6 +86,11 @@ internal readonly struct Value
             case JsonValueKind.True: return True;
             case JsonValueKind.False: return False;
             case JsonValueKind.Number:
+                if (JsonNumber.TryFast(JsonMarshal.GetRawUtf8Value(e), out var fast))
+                {
+                    return fast;
+                }
+
                 if (e.TryGetInt64(out var l))
                 {
                     return Int(l);
@@ -129,6 +134,77 @@ internal readonly struct Value
     public override string ToString() => Format.Display(this);
 }
 
+/// <summary>
+/// Converts the common JSON numbers without the general parser, which costs more than the rest of a simple
+/// condition: integers of up to 18 digits, and decimals without exponent whose digits fit in 15 (so the
+/// significand and the power of ten are exact doubles and one IEEE division gives the correctly rounded value,
+/// the same double <see cref="JsonElement.GetDouble"/> returns). Everything else takes the general path.
+/// </summary>
+internal static class JsonNumber
+{
+    private static readonly double[] Pow10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+    public static bool TryFast(ReadOnlySpan<byte> raw, out Value value)
+    {
+        value = default;
+        var i = 0;
+        var negative = false;
+        if (raw.Length > 0 && raw[0] == (byte)'-')
+        {
+            negative = true;
+            i = 1;
+        }
+
+        long m = 0;
+        var digits = 0;
+        var fraction = -1;
+        for (; i < raw.Length; i++)
+        {
+            var c = raw[i];
+            var d = (uint)(c - '0');
+            if (d <= 9)
+            {
+                if (++digits > 18)
+                {
+                    return false;
+                }
+
+                m = (m * 10) + d;
+            }
+            else if (c == (byte)'.' && fraction < 0)
+            {
+                fraction = digits;
+            }
+            else
+            {
+                // An exponent (or anything unexpected): the general parser decides.
+                return false;
+            }
+        }
+
+        if (digits == 0)
+        {
+            return false;
+        }
+
+        if (fraction < 0)
+        {
+            value = Value.Int(negative ? -m : m);
+            return true;
+        }
+
+        var scale = digits - fraction;
+        if (digits > 15 || scale == 0)
+        {
+            return false;
+        }
+
+        var dv = m / Pow10[scale];
+        value = Value.Double(negative ? -dv : dv);
+        return true;
+    }
+}
+
 /// <summary>A compile-time named list (<c>lists.NAME</c>): ordered items plus a set for O(1) membership without allocation.</summary>
 internal sealed class StringSetList
 {
@@ -137,20 +213,17 @@ internal sealed class StringSetList
         Items = items.ToArray();
         Set = new HashSet<string>(Items, StringComparer.Ordinal);
         Lookup = Set.GetAlternateLookup<ReadOnlySpan<char>>();
-        Utf8Set = new HashSet<byte[]>(Items.Select(Encoding.UTF8.GetBytes), Utf8Comparer.Instance);
-        Utf8Lookup = Utf8Set.GetAlternateLookup<ReadOnlySpan<byte>>();
+        Utf8 = new Utf8Set(Set.Select(Encoding.UTF8.GetBytes));
     }
 
-    public HashSet<byte[]> Utf8Set { get; }
-
     /// <summary>Membership straight from a JSON string's raw UTF-8, without decoding.</summary>
-    public HashSet<byte[]>.AlternateLookup<ReadOnlySpan<byte>> Utf8Lookup { get; }
+    public Utf8Set Utf8 { get; }
 
     public bool Contains(in Value item)
     {
         if (item.IsJson && Str.TryRawUtf8(item, out var utf8))
         {
-            return Utf8Lookup.Contains(utf8);
+            return Utf8.Contains(utf8);
         }
 
         return Lookup.Contains(Str.Chars(item));
@@ -161,25 +234,81 @@ internal sealed class StringSetList
     public HashSet<string>.AlternateLookup<ReadOnlySpan<char>> Lookup { get; }
 }
 
-/// <summary>Byte-wise equality for UTF-8 keys, usable with span lookups.</summary>
-internal sealed class Utf8Comparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+/// <summary>
+/// A read-only set of UTF-8 strings with open addressing. Lists are fixed at load, so the table is built once
+/// at under half load; a lookup is one hash over the input and usually one comparison. The hash is not keyed:
+/// an input can only collide with the list's own entries, which the policy author chose, so the longest probe
+/// sequence is fixed when the list loads.
+/// </summary>
+internal sealed class Utf8Set
 {
-    public static readonly Utf8Comparer Instance = new();
+    private readonly byte[][] _keys;
+    private readonly ulong[] _hashes;
+    private readonly int[] _slots;
+    private readonly int _mask;
 
-    public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
-
-    public int GetHashCode(byte[] obj) => GetHashCode(obj.AsSpan());
-
-    public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
-
-    public int GetHashCode(ReadOnlySpan<byte> alternate)
+    public Utf8Set(IEnumerable<byte[]> keys)
     {
-        var h = new HashCode();
-        h.AddBytes(alternate);
-        return h.ToHashCode();
+        _keys = [.. keys];
+        _hashes = [.. _keys.Select(k => Hash(k))];
+        var capacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(4, _keys.Length * 2 + 1));
+        _mask = capacity - 1;
+        _slots = new int[capacity];
+        Array.Fill(_slots, -1);
+        for (var i = 0; i < _keys.Length; i++)
+        {
+            var at = (int)_hashes[i] & _mask;
+            while (_slots[at] >= 0)
+            {
+                at = (at + 1) & _mask;
+            }
+
+            _slots[at] = i;
+        }
     }
 
-    public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
+    public bool Contains(ReadOnlySpan<byte> key)
+    {
+        var h = Hash(key);
+        var at = (int)h & _mask;
+        while (true)
+        {
+            var i = _slots[at];
+            if (i < 0)
+            {
+                return false;
+            }
+
+            if (_hashes[i] == h && key.SequenceEqual(_keys[i]))
+            {
+                return true;
+            }
+
+            at = (at + 1) & _mask;
+        }
+    }
+
+    /// <summary>A fast 64-bit mix over 8-byte words (not cryptographic; see the class remarks).</summary>
+    public static ulong Hash(ReadOnlySpan<byte> s)
+    {
+        const ulong K = 0x9E3779B97F4A7C15;
+        var h = (ulong)s.Length * K;
+        while (s.Length >= 8)
+        {
+            h = (h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(s)) * K;
+            h ^= h >> 29;
+            s = s[8..];
+        }
+
+        ulong tail = 0;
+        for (var i = 0; i < s.Length; i++)
+        {
+            tail |= (ulong)s[i] << (8 * i);
+        }
+
+        h = (h ^ tail) * K;
+        return h ^ (h >> 32);
+    }
 }
 
 /// <summary>A map built by an expression (map literal). Keys are normalised so that 1, 1u and 1.0 are the same key.</summary>

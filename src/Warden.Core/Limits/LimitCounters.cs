@@ -19,12 +19,17 @@ public readonly record struct LimitVerdict(LimitRule? Exceeded, string? Message)
 /// </summary>
 public sealed class LimitCounters(TimeProvider time)
 {
-    private readonly ConcurrentDictionary<(string Limit, string Key), Counter> _counters = new();
+    // By limit id, then by agent, session or "" (global). Two levels so the hot path hashes one short string
+    // (the key) and finds the limit's table through a reference cached on the LimitRule.
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, Counter>> _counters = new(StringComparer.Ordinal);
 
     /// <summary>Checks every limit that covers the call and, when none refuses it, counts the call against them.</summary>
     /// <param name="limits">The limits that apply to the call (already matched).</param>
     /// <param name="call">The call.</param>
-    /// <param name="release">Set when a concurrency limit counted the call: dispose it when the call ends.</param>
+    /// <param name="release">
+    /// Set when a concurrency limit counted the call: dispose it when the call ends (once or more; only the first
+    /// counts). It is the call itself, which holds its slots, so counting allocates nothing.
+    /// </param>
     public LimitVerdict Acquire(IReadOnlyList<LimitRule> limits, CallContext call, out IDisposable? release)
     {
         release = null;
@@ -34,11 +39,13 @@ public sealed class LimitCounters(TimeProvider time)
         }
 
         var now = time.GetTimestamp();
-        var concurrency = 0;
+        Counter? held = null;
+        Counter[]? heldMore = null;
         for (var i = 0; i < limits.Count; i++)
         {
             var limit = limits[i];
-            if (!CounterFor(limit, call).TryTake(limit, now, time))
+            var counter = CounterFor(limit, call);
+            if (!counter.TryTake(limit, now, time))
             {
                 // All or nothing: give back what earlier limits took for this call.
                 for (var j = 0; j < i; j++)
@@ -51,27 +58,52 @@ public sealed class LimitCounters(TimeProvider time)
 
             if (limit.Kind == LimitKind.Concurrency)
             {
-                concurrency++;
+                // Only concurrency caps are handed back when the call ends; the rest count the call as made.
+                if (held is null)
+                {
+                    held = counter;
+                }
+                else
+                {
+                    heldMore = heldMore is null ? [counter] : [.. heldMore, counter];
+                }
             }
         }
 
-        if (concurrency > 0)
+        if (held is not null)
         {
-            // Only concurrency caps are handed back when the call ends; the rest count the call as made.
-            var held = new (Counter, LimitRule)[concurrency];
-            var k = 0;
-            foreach (var limit in limits)
-            {
-                if (limit.Kind == LimitKind.Concurrency)
-                {
-                    held[k++] = (CounterFor(limit, call), limit);
-                }
-            }
-
-            release = new Release(held);
+            // Normally one acquisition per call: the call holds its slots. A call object counted again while it
+            // still holds slots gets a handle of its own, so each acquisition is released exactly once.
+            release = call.TryHoldLimits(held, heldMore) ? call : new SeparateRelease(held, heldMore);
         }
 
         return default;
+    }
+
+    /// <summary>Gives back the concurrency slots a call holds (what disposing the release handle does).</summary>
+    internal static void Release(object held, object[]? more)
+    {
+        ((Counter)held).GiveBackSlot();
+        if (more is not null)
+        {
+            foreach (var c in more)
+            {
+                ((Counter)c).GiveBackSlot();
+            }
+        }
+    }
+
+    private sealed class SeparateRelease(Counter held, Counter[]? more) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                Release(held, more);
+            }
+        }
     }
 
     private Counter CounterFor(LimitRule limit, CallContext call)
@@ -82,9 +114,23 @@ public sealed class LimitCounters(TimeProvider time)
             LimitPer.Global => "",
             _ => call.Agent.Name,
         };
-        return _counters.TryGetValue((limit.Id, key), out var counter)
+
+        // The limit's table, cached on the (immutable, per policy version) rule for this set of counters.
+        var cached = limit.CounterTable;
+        ConcurrentDictionary<string, Counter> table;
+        if (cached is not null && ReferenceEquals(cached.Owner, this))
+        {
+            table = cached.Table;
+        }
+        else
+        {
+            table = _counters.GetOrAdd(limit.Id, static _ => new ConcurrentDictionary<string, Counter>(StringComparer.Ordinal));
+            limit.CounterTable = new CounterTableRef(this, table);
+        }
+
+        return table.TryGetValue(key, out var counter)
             ? counter
-            : _counters.GetOrAdd((limit.Id, key), static (_, l) => new Counter(l), limit);
+            : table.GetOrAdd(key, static (_, l) => new Counter(l), limit);
     }
 
     /// <summary>
@@ -95,10 +141,15 @@ public sealed class LimitCounters(TimeProvider time)
     /// <returns>How many counters were forgotten.</returns>
     public int Reset(string limitId, string agent)
     {
-        var n = 0;
-        foreach (var key in _counters.Keys)
+        if (!_counters.TryGetValue(limitId, out var table))
         {
-            if (key.Limit == limitId && (key.Key == agent || key.Key.StartsWith(agent + "/", StringComparison.Ordinal)) && _counters.TryRemove(key, out _))
+            return 0;
+        }
+
+        var n = 0;
+        foreach (var key in table.Keys)
+        {
+            if ((key == agent || key.StartsWith(agent + "/", StringComparison.Ordinal)) && table.TryRemove(key, out _))
             {
                 n++;
             }
@@ -109,28 +160,15 @@ public sealed class LimitCounters(TimeProvider time)
 
     /// <summary>The current level of a limit for a key, for status: (used, capacity).</summary>
     public (double Used, int Capacity)? Level(LimitRule limit, string key) =>
-        _counters.TryGetValue((limit.Id, key), out var c) ? c.Level(limit, time.GetTimestamp(), time) : null;
+        _counters.TryGetValue(limit.Id, out var table) && table.TryGetValue(key, out var c) ? c.Level(limit, time.GetTimestamp(), time) : null;
 
     /// <summary>Every counter, for status.</summary>
-    public IEnumerable<(string Limit, string Key)> Keys => _counters.Keys;
+    public IEnumerable<(string Limit, string Key)> Keys => _counters.SelectMany(t => t.Value.Keys.Select(k => (t.Key, k)));
 
-    private sealed class Release((Counter Counter, LimitRule Limit)[] taken) : IDisposable
-    {
-        private int _done;
+    /// <summary>A limit's counters in one <see cref="LimitCounters"/>, cached on the rule (immutable, so no torn reads).</summary>
+    internal sealed record CounterTableRef(LimitCounters Owner, ConcurrentDictionary<string, Counter> Table);
 
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _done, 1) == 0)
-            {
-                foreach (var (c, l) in taken)
-                {
-                    c.GiveBack(l);
-                }
-            }
-        }
-    }
-
-    private sealed class Counter
+    internal sealed class Counter
     {
         private readonly Lock _gate = new();
         private readonly SlidingWindow _window;
@@ -172,6 +210,14 @@ public sealed class LimitCounters(TimeProvider time)
                         // Budget and breaker: a sliding log of the last Count calls inside the window.
                         return _window.TryAdd(limit, now, time);
                 }
+            }
+        }
+
+        public void GiveBackSlot()
+        {
+            lock (_gate)
+            {
+                _inFlight = Math.Max(0, _inFlight - 1);
             }
         }
 

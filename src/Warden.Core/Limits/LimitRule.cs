@@ -76,6 +76,9 @@ public sealed partial class LimitRule
     /// <summary>Where it was written.</summary>
     public SourceSpan At { get; init; }
 
+    /// <summary>The counters' table for this limit in the <see cref="LimitCounters"/> that last counted it (a look-up cache).</summary>
+    internal LimitCounters.CounterTableRef? CounterTable { get; set; }
+
     /// <summary>Words for messages: "10 per 1 min".</summary>
     public string Describe() => Kind switch
     {

@@ -16,7 +16,7 @@ public sealed record AgentIdentity(string Name, IReadOnlyList<string> Groups)
 /// Everything the decision pipeline knows about one call. Built once per call by a transport;
 /// stages read it and never perform I/O.
 /// </summary>
-public sealed class CallContext : IConditionContext
+public sealed class CallContext : IConditionContext, IDisposable
 {
     private static readonly IReadOnlyList<string>[] ClassNames = [.. Enumerable.Range(0, 16).Select(i => ToolClassifier.Names((ToolClasses)i))];
     private static readonly IReadOnlyDictionary<string, long> NoCounts = new Dictionary<string, long>();
@@ -68,6 +68,35 @@ public sealed class CallContext : IConditionContext
 
     /// <summary>The tool's classes as policy decided them (annotations with policy's overrides), or as annotated before policy ran.</summary>
     public ToolClasses Classes => EffectiveClasses == ToolClasses.None ? AnnotatedClasses : EffectiveClasses;
+
+    // Concurrency slots the limits stage holds for this call. LimitCounters.Acquire hands the call itself back as
+    // the release handle, so counting a call allocates nothing; the first dispose gives the slots back.
+    private object? _heldSlot;
+    private object[]? _heldMore;
+    private int _released;
+
+    /// <summary>Records the slots; false when the call already holds unreleased slots (the caller needs its own handle).</summary>
+    internal bool TryHoldLimits(object slot, object[]? more)
+    {
+        if (_heldSlot is not null && Volatile.Read(ref _released) == 0)
+        {
+            return false;
+        }
+
+        _heldSlot = slot;
+        _heldMore = more;
+        Volatile.Write(ref _released, 0);
+        return true;
+    }
+
+    /// <summary>Gives back the concurrency slots limits hold for this call (see <see cref="Limits.LimitCounters.Acquire"/>); idempotent.</summary>
+    void IDisposable.Dispose()
+    {
+        if (_heldSlot is { } slot && Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            Limits.LimitCounters.Release(slot, _heldMore);
+        }
+    }
 
     string IConditionContext.AgentName => Agent.Name;
 

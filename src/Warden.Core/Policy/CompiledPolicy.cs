@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Warden.Core.Conditions;
 using Warden.Core.Pipeline;
 
 namespace Warden.Core.Policy;
@@ -29,7 +30,10 @@ public sealed class CompiledRule
     {
         Entry = entry;
         Condition = condition;
+        Cel = condition as PolicyConditions.CelRuleCondition;
         Index = index;
+        AgentNames = [.. entry.AgentNames];
+        Groups = [.. entry.Groups];
     }
 
     /// <summary>The rule as written.</summary>
@@ -40,6 +44,14 @@ public sealed class CompiledRule
 
     /// <summary>The compiled condition, if any.</summary>
     public IRuleCondition? Condition { get; }
+
+    /// <summary>The condition when it is a CEL condition, which decisions evaluate with a shared argument cache.</summary>
+    internal PolicyConditions.CelRuleCondition? Cel { get; }
+
+    // Arrays of the entry's lists: decisions test them for every candidate, without interface dispatch.
+    internal string[] AgentNames { get; }
+
+    internal string[] Groups { get; }
 
     /// <summary>Position in the policy.</summary>
     public int Index { get; }
@@ -182,33 +194,50 @@ public sealed class CompiledPolicy
         var classes = entry.ClassOverride ?? call.AnnotatedClasses;
         var policyGroups = GroupsOf(call.Agent.Name);
         CompiledRule? best = null;
-        foreach (var rule in entry.Candidates)
+        if (entry.HasConditions)
         {
-            if (!Applies(rule, call, classes, policyGroups, out _))
-            {
-                continue;
-            }
+            PolicyConditions.Prepare(call, classes, policyGroups);
+        }
 
-            if (rule.Condition is { } condition)
+        // The candidates' conditions read the same few arguments: one cache per decision reads each once.
+        var cache = entry.HasConditions ? ArgCache.Rent() : null;
+        try
+        {
+            foreach (var rule in entry.Candidates)
             {
-                var verdict = condition.Evaluate(call, classes, policyGroups);
-                if (verdict.Error is { } error)
-                {
-                    // Errors are not decisions: the call is denied and recorded as an error, naming the rule.
-                    return new Decision(Effect.Deny, rule.Id, $"condition of rule {rule.Id} failed: {error}", Version, IsError: true);
-                }
-
-                if (!verdict.Value)
+                if (!AppliesFast(rule, call.Agent, classes, policyGroups))
                 {
                     continue;
                 }
-            }
 
-            // No early exit on deny: a later candidate's condition may fail, and a failed condition must make the
-            // decision an error whatever the order of the rules (a shortcut here made error-vs-deny order-dependent).
-            if (best is null || rule.Entry.Effect > best.Entry.Effect)
+                if (rule.Condition is { } condition)
+                {
+                    var verdict = rule.Cel is { } cel ? cel.Evaluate(call, cache) : condition.Evaluate(call, classes, policyGroups);
+                    if (verdict.Error is { } error)
+                    {
+                        // Errors are not decisions: the call is denied and recorded as an error, naming the rule.
+                        return new Decision(Effect.Deny, rule.Id, $"condition of rule {rule.Id} failed: {error}", Version, IsError: true);
+                    }
+
+                    if (!verdict.Value)
+                    {
+                        continue;
+                    }
+                }
+
+                // No early exit on deny: a later candidate's condition may fail, and a failed condition must make the
+                // decision an error whatever the order of the rules (a shortcut here made error-vs-deny order-dependent).
+                if (best is null || rule.Entry.Effect > best.Entry.Effect)
+                {
+                    best = rule;
+                }
+            }
+        }
+        finally
+        {
+            if (cache is not null)
             {
-                best = rule;
+                ArgCache.Return(cache);
             }
         }
 
@@ -283,6 +312,38 @@ public sealed class CompiledPolicy
         return true;
     }
 
+    /// <summary><see cref="Applies"/> without the explanation, for decisions.</summary>
+    private static bool AppliesFast(CompiledRule rule, AgentIdentity agent, ToolClasses classes, IReadOnlyList<string> policyGroups)
+    {
+        var wanted = rule.Entry.Classes;
+        if (wanted != ToolClasses.None && (wanted & classes) == 0)
+        {
+            return false;
+        }
+
+        var names = rule.AgentNames;
+        if (names.Length > 0 && Array.IndexOf(names, agent.Name) < 0)
+        {
+            return false;
+        }
+
+        var groups = rule.Groups;
+        if (groups.Length == 0)
+        {
+            return true;
+        }
+
+        foreach (var g in groups)
+        {
+            if (Contains(agent.Groups, g) || Contains(policyGroups, g))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static bool Contains(IReadOnlyList<string> list, string value)
     {
         for (var i = 0; i < list.Count; i++)
@@ -346,14 +407,20 @@ public sealed class CompiledPolicy
 
         var limits = _limits.Where(l => l.Matcher.MatchesTarget(operation, server, target)).ToArray();
         var classOnly = limits.All(l => l.Matcher.Entry.AgentNames.Count == 0 && l.Matcher.Entry.Groups.Count == 0);
-        return new TargetEntry([.. candidates], classes, limits, classOnly && limits.Length > 0 ? new Limits.LimitRule[]?[16] : null);
+        return new TargetEntry([.. candidates], classes, limits, classOnly && limits.Length > 0 ? new Limits.LimitRule[]?[16] : null)
+        {
+            HasConditions = candidates.Exists(c => c.Condition is not null),
+        };
     }
 
     private sealed record TargetEntry(
         CompiledRule[] Candidates,
         ToolClasses? ClassOverride,
         (Limits.LimitRule Limit, CompiledRule Matcher)[] Limits,
-        Limits.LimitRule[]?[]? LimitsByClasses);
+        Limits.LimitRule[]?[]? LimitsByClasses)
+    {
+        public bool HasConditions { get; init; }
+    }
 
     private sealed class ServerIndex(CompiledPolicy owner, string server)
     {

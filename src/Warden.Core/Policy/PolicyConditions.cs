@@ -23,15 +23,27 @@ public static class PolicyConditions
         return result.Condition is { } condition ? new CelRuleCondition(condition) : null;
     };
 
-    private sealed class CelRuleCondition(CompiledCondition condition) : IRuleCondition
+    /// <summary>Sets what conditions see of the call: the tool's effective classes and the agent's groups from its credential and from policy.</summary>
+    internal static void Prepare(CallContext call, ToolClasses classes, IReadOnlyList<string> policyGroups)
+    {
+        call.EffectiveClasses = classes;
+        call.EffectiveGroups = policyGroups.Count == 0 ? call.Agent.Groups
+            : call.Agent.Groups.Count == 0 ? policyGroups
+            : [.. call.Agent.Groups.Union(policyGroups, StringComparer.Ordinal)];
+    }
+
+    internal sealed class CelRuleCondition(CompiledCondition condition) : IRuleCondition
     {
         public ConditionVerdict Evaluate(CallContext call, ToolClasses classes, IReadOnlyList<string> policyGroups)
         {
-            call.EffectiveClasses = classes;
-            call.EffectiveGroups = policyGroups.Count == 0 ? call.Agent.Groups
-                : call.Agent.Groups.Count == 0 ? policyGroups
-                : [.. call.Agent.Groups.Union(policyGroups, StringComparer.Ordinal)];
-            var outcome = condition.Evaluate(new ConditionInput(call.Arguments, call));
+            Prepare(call, classes, policyGroups);
+            return Evaluate(call, null);
+        }
+
+        /// <summary>For a decision that already called <see cref="Prepare"/>, sharing argument reads through <paramref name="cache"/>.</summary>
+        internal ConditionVerdict Evaluate(CallContext call, ArgCache? cache)
+        {
+            var outcome = condition.Evaluate(new ConditionInput(call.Arguments, call) { Cache = cache });
             return outcome.Kind switch
             {
                 ConditionOutcomeKind.True => ConditionVerdict.True,

@@ -108,6 +108,64 @@ public sealed class ConditionSemanticsTests
         Assert.Equal(expected, outcome.IsTrue);
     }
 
+    [Theory]
+    [InlineData("size(args.ids) > 5")]
+    [InlineData("size(args.recipient) == 18")]
+    [InlineData("size(args.nested) == 1")]
+    [InlineData("size(args.amount) == 1")]
+    [InlineData("size(args.missing) == 0")]
+    [InlineData("size(args.nothing) == 0")]
+    [InlineData("args.recipient.endsWith('.example')")]
+    [InlineData("args.esc.startsWith('a\u00e9')")]
+    [InlineData("args.count.endsWith('x')")]
+    [InlineData("args.missing.contains('a')")]
+    [InlineData("args.amount < 1000.0")]
+    [InlineData("args.count < 7.5")]
+    [InlineData("args.count >= 7")]
+    [InlineData("args.big < 1.5")]
+    [InlineData("args.big > 1.5")]
+    [InlineData("args.neg >= -0.5 && args.neg < -0.25")]
+    [InlineData("args.exp == 100.0 && args.exp > 99")]
+    [InlineData("args.recipient < 1.0")]
+    [InlineData("args.missing <= 1.0")]
+    [InlineData("args.recipient == 'alice@corp.example'")]
+    [InlineData("args.recipient != 'alice@corp.example'")]
+    [InlineData("args.esc == 'a\u00e9'")]
+    [InlineData("args.count == 'x'")]
+    [InlineData("args.missing == 'a'")]
+    [InlineData("args.recipient in lists.payees")]
+    [InlineData("args.esc in lists.payees")]
+    [InlineData("args.count in lists.payees")]
+    [InlineData("args.missing in lists.payees")]
+    [InlineData("has(args.nothing) && !has(args.missing)")]
+    public void Shortcut_paths_agree_with_the_general_evaluator(string source)
+    {
+        // args.NAME compiles to direct argument reads (and, in a policy decision, reads shared through a cache);
+        // dyn(args).NAME takes the general map path. Every way of passing arguments must give the same outcome.
+        const string json = """
+            {"ids":[1,2,3,4,5,6],"recipient":"alice@corp.example","amount":250.5,"count":7,"nested":{"a":1},
+             "big":12345678901234567890,"nothing":null,"esc":"a\u00e9","neg":-0.5,"exp":1e2}
+            """;
+        var general = Compile(source.Replace("args.", "dyn(args).", StringComparison.Ordinal));
+        var fast = Compile(source);
+        using var doc = JsonDocument.Parse(json);
+        var dict = Dict(json);
+        var expected = general.Evaluate(new ConditionInput(doc.RootElement, Context));
+        Assert.Equal(expected, fast.Evaluate(new ConditionInput(doc.RootElement, Context)));
+        Assert.Equal(expected, fast.Evaluate(new ConditionInput(dict, Context)));
+        var cache = ArgCache.Rent();
+        try
+        {
+            // Twice through one cache: the second evaluation reads what the first remembered.
+            Assert.Equal(expected, fast.Evaluate(new ConditionInput(dict, Context) { Cache = cache }));
+            Assert.Equal(expected, fast.Evaluate(new ConditionInput(dict, Context) { Cache = cache }));
+        }
+        finally
+        {
+            ArgCache.Return(cache);
+        }
+    }
+
     [Fact]
     public void Dictionary_and_element_arguments_agree()
     {

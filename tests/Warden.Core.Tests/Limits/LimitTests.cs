@@ -113,8 +113,37 @@ public sealed class LimitTests
         Assert.Null(r3);
         r1!.Dispose();
         r1.Dispose(); // twice is harmless
-        Assert.True(counters.Acquire(policy.LimitsFor(call), call, out _).Ok);
+        Assert.True(counters.Acquire(policy.LimitsFor(call), call, out var r4).Ok);
+        Assert.False(counters.Acquire(policy.LimitsFor(call), call, out _).Ok);
         r2!.Dispose();
+        r4!.Dispose();
+        Assert.Equal(0, counters.Level(policy.Limits[0], "a")?.Used);
+    }
+
+    [Fact]
+    public void Concurrency_OneCallPerContext_ReleasesThroughTheCallItself_Once()
+    {
+        var policy = Policy("""
+              - id: one-at-once
+                match: { tool: delete_* }
+                concurrency: 1
+              - id: rate
+                match: { tool: delete_* }
+                rate: 100 per second
+            """);
+        var counters = new LimitCounters(_time);
+        var first = Call("mail", "delete_mail", agent: "a");
+        Assert.True(counters.Acquire(policy.LimitsFor(first), first, out var release).Ok);
+        Assert.Same(first, release);
+        var second = Call("mail", "delete_mail", agent: "a");
+        Assert.Equal("one-at-once", counters.Acquire(policy.LimitsFor(second), second, out var none).Exceeded?.Id);
+        Assert.Null(none);
+        release!.Dispose();
+        release.Dispose();
+        Assert.True(counters.Acquire(policy.LimitsFor(second), second, out var again).Ok);
+        Assert.Equal(1, counters.Level(policy.Limits[0], "a")?.Used);
+        again!.Dispose();
+        Assert.Equal(0, counters.Level(policy.Limits[0], "a")?.Used);
     }
 
     [Fact]

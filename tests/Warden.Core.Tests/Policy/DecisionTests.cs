@@ -29,6 +29,53 @@ public class DecisionTests
     }
 
     [Fact]
+    public void Decide_ManyRulesReadingOneArgument_EachRuleSeesItsOwnList()
+    {
+        // A decision reads each argument once and remembers its membership in each list; rules that test the same
+        // argument against different lists, repeatedly and in any order, must still each get their own answer.
+        var policy = Compile("""
+            lists:
+              a: [ann, bob]
+              b: [bob, cat, fay]
+              c: [cat, dan]
+            rules:
+              - { id: a1, match: { tool: t }, when: args.s in lists.a, effect: allow }
+              - { id: b1, match: { tool: t }, when: args.s in lists.b && args.n > 1, effect: deny }
+              - { id: c1, match: { tool: t }, when: args.s in lists.c && args.n > 2, effect: ask }
+              - { id: b2, match: { tool: t }, when: 'args.s in lists.b && args.n < 1.5', effect: shadow }
+              - { id: c2, match: { tool: t }, when: 'args.s in lists.c && args.n < 1.5', effect: deny }
+              - { id: a2, match: { tool: t }, when: '!(args.s in lists.a) && args.n == 0', effect: ask }
+            """);
+        Assert.Equal("allow by a1", Decide(policy, Call("s", "t", """{"s": "ann", "n": 5}""")));
+        Assert.Equal("deny by b1", Decide(policy, Call("s", "t", """{"s": "bob", "n": 5}""")));
+        Assert.Equal("shadow by b2", Decide(policy, Call("s", "t", """{"s": "bob", "n": 1}""")));
+        Assert.Equal("shadow by b2", Decide(policy, Call("s", "t", """{"s": "fay", "n": 1}""")));
+        Assert.Equal("deny by b1", Decide(policy, Call("s", "t", """{"s": "cat", "n": 3}""")));
+        Assert.Equal("deny by c2", Decide(policy, Call("s", "t", """{"s": "cat", "n": 1}""")));
+        Assert.Equal("deny by c2", Decide(policy, Call("s", "t", """{"s": "dan", "n": 1.25}""")));
+        Assert.Equal("ask by c1", Decide(policy, Call("s", "t", """{"s": "dan", "n": 2.5}""")));
+        Assert.Equal("ask by a2", Decide(policy, Call("s", "t", """{"s": "eve", "n": 0}""")));
+        Assert.Equal("error by a1", Decide(policy, Call("s", "t", """{"n": 0}""")));
+        Assert.Equal("deny by default", Decide(policy, Call("s", "t", """{"s": 7, "n": 2}""")));
+    }
+
+    [Fact]
+    public void Decide_MoreArgumentsThanTheDecisionRemembers_StillReadsEachCorrectly()
+    {
+        // The per-decision argument cache remembers 16 fields; rules reading more fields read the rest directly.
+        var rules = string.Concat(Enumerable.Range(0, 24).Select(i =>
+            $"  - {{ id: f{i}, match: {{ tool: t }}, when: 'args.f{i} == {i} && args.f{i} in lists.l', effect: {(i == 20 ? "deny" : "allow")} }}\n"));
+        var policy = Compile("lists:\n  l: [x]\nrules:\n" + rules);
+        var args = "{" + string.Join(", ", Enumerable.Range(0, 24).Select(i => $"\"f{i}\": {i}")) + "}";
+        Assert.Equal("deny by default", Decide(policy, Call("s", "t", args)));
+        var withDeny = policy.Explain(Call("s", "t", args.Replace("\"f20\": 20", "\"f20\": 21", StringComparison.Ordinal)));
+        Assert.Equal("deny by default", Show(withDeny.Decision));
+        Assert.Equal("error by f23", Decide(policy, Call("s", "t", args.Replace("\"f23\": 23", "\"g\": 0", StringComparison.Ordinal))));
+        var text = Compile("lists:\n  l: [x]\nrules:\n" + rules.Replace("args.f20 in lists.l", "true", StringComparison.Ordinal));
+        Assert.Equal("deny by f20", Decide(text, Call("s", "t", args)));
+    }
+
+    [Fact]
     public void Decide_ConditionOverContext_ReadsAgentSessionToolAndTime()
     {
         var policy = Compile("""

@@ -82,13 +82,17 @@ public class PolicyPropertyTests
             "args.s in lists.names",
             "\"ops\" in context.agent.groups",
             "\"outbound\" in context.tool.classes",
-            "has(args.n) && args.n == 1"))).Select((e, s, t, c, g, m, w) => new RuleSpec(e, s, t, c, g, m, w));
+            "has(args.n) && args.n == 1",
+            "args.s in lists.others",
+            "args.s in lists.third && args.n < 4.5",
+            "!(args.s in lists.names) || args.n >= -0.5",
+            "args.s == \"ann\" || has(args.ids)"))).Select((e, s, t, c, g, m, w) => new RuleSpec(e, s, t, c, g, m, w));
 
     private static readonly Gen<CallSpec> CallGen = Gen.Select(
         Pick("mail", "forum", "docs"),
         Pick("delete_all", "send", "post", "read_mail", "other"),
         Gen.Int[0, 15],
-        Pick<string?>(null, "{}", """{"n": 1}""", """{"n": 5}""", """{"n": "x"}""", """{"ids": [1, 2, 3], "n": 2}""", """{"ids": [], "s": "ann"}""", """{"s": "zed", "n": 4.5}"""),
+        Pick<string?>(null, "{}", """{"n": 1}""", """{"n": 5}""", """{"n": "x"}""", """{"ids": [1, 2, 3], "n": 2}""", """{"ids": [], "s": "ann"}""", """{"s": "zed", "n": 4.5}""", """{"s": "bob", "n": -0.5}""", """{"s": "ann", "n": 1e2}""", """{"s": 3, "n": 12345678901234567890}""", """{"s": "b\u006fb", "n": 3.0}"""),
         Pick("bot", "helper", "stranger"),
         Pick<string[]>([], ["ops"], ["assistants"], ["ops", "assistants"]),
         Gen.Frequency((6, Gen.Const(McpOperation.ToolCall)), (1, Gen.Const(McpOperation.Sampling)), (1, Gen.Const(McpOperation.PromptGet))))
@@ -100,6 +104,8 @@ public class PolicyPropertyTests
           helper: { groups: [assistants] }
         lists:
           names: [ann, bob]
+          others: [zed, bob]
+          third: [ann, zed]
         classes:
           mail: { "delete_*": [mutating, destructive] }
         rules:
@@ -162,6 +168,12 @@ public class PolicyPropertyTests
                 var error = matched.Any(x => x.Why.Contains("counts as an error", StringComparison.Ordinal));
                 var expected = error ? Effect.Deny : matched.Count == 0 ? EffectNames.Parse(def)!.Value : matched.Max(x => x.Effect);
                 Assert.Equal((expected, error), Outcome(decision));
+
+                // Explain evaluates each condition on its own; Decide shares argument reads across the rules of one
+                // decision. Both must name the same rule: the first that errs, else the first with the strongest effect.
+                var rule = error ? matched.First(x => x.Why.Contains("counts as an error", StringComparison.Ordinal)).RuleId
+                    : matched.Count == 0 ? "default" : matched.First(x => x.Effect == expected).RuleId;
+                Assert.Equal(rule, decision.RuleId);
             }
         }, iter: 300);
     }
