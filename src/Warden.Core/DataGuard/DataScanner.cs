@@ -413,8 +413,22 @@ public sealed class DataScanner
             // Which fields does it touch?
             var first = bounds.FindIndex(b => b > f.Start);
             var last = bounds.FindIndex(b => b >= f.Start + f.Length);
-            if (first < 0 || last < 0 || first == last)
+            if (first < 0 || last < 0)
             {
+                continue;
+            }
+
+            if (first == last)
+            {
+                // Inside one field, yet the field alone did not show it: its context (an assignment's key) was in
+                // another field. Reported at the field that holds the value, in that field's coordinates.
+                var location = fields[first].Location;
+                if (!state.Report.Findings.Exists(x => x.Kind == f.Kind && x.Location == location))
+                {
+                    var fieldStart = first == 0 ? 0 : bounds[first - 1];
+                    Add(state.Report.Findings, f with { Location = location, Start = f.Start - fieldStart });
+                }
+
                 continue;
             }
 

@@ -658,6 +658,12 @@ internal static class Detectors
 
     private static int Card(ReadOnlySpan<char> s, int i, List<RawMatch> into)
     {
+        // A group in the middle of a longer grouped number (an IBAN, an account number) is not a card.
+        if (i >= 2 && s[i - 1] is ' ' or '-' && char.IsAsciiDigit(s[i - 2]))
+        {
+            return 0;
+        }
+
         Span<int> sizes = stackalloc int[8];
         var total = Groups(s, i, sizes, out var groups, out var end, out var sep, 19);
         if (total is < 13 or > 19 || sep == '.' || !BoundaryAfter(s, end))
