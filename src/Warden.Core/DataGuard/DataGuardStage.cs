@@ -325,14 +325,11 @@ public sealed class ResultScan
         var settings = _guard.Settings;
         var until = _now + settings.LabelTtl;
         _labels.Apply(_call.Agent.Name, _call.SessionId, settings.PerSessionLabels, _newLabels, until);
-        var sb = new StringBuilder();
         foreach (var t in _texts)
         {
             // Folded once for fingerprinting; plain ASCII text is used as it is.
-            var folded = TextNormalizer.Normalize(t);
+            var folded = TextNormalizer.Normalize(Decoding.Unescape(t) ?? t);
             _labels.AddFingerprints(_call.Agent.Name, _call.SessionId, settings.PerSessionLabels, folded, until);
         }
-
-        _ = sb;
     }
 }

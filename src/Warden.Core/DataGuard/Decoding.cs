@@ -75,6 +75,11 @@ internal static class Decoding
             }
         }
 
+        if (span.IndexOf("\\u", StringComparison.Ordinal) >= 0 && Unescape(s) is { } unescaped)
+        {
+            into.Add(new DecodedSegment(0, s.Length, unescaped, "unicode-escape"));
+        }
+
         if (span.IndexOf('&') >= 0 && span.IndexOf(';') >= 0)
         {
             var decoded = WebUtility.HtmlDecode(s);
@@ -122,6 +127,31 @@ internal static class Decoding
 
         return Readable([.. bytes], out var text) ? text : null;
     }
+
+    /// <summary>Decodes JSON and JavaScript <c>\uXXXX</c> escapes (JSON text inside a result often carries them); null when there are none.</summary>
+    internal static string? Unescape(string s)
+    {
+        var sb = new StringBuilder(s.Length);
+        var changed = false;
+        for (var i = 0; i < s.Length; i++)
+        {
+            if (s[i] == '\\' && s[i + 1] == 'u' && IsHex4(s.AsSpan(i + 2)))
+            {
+                sb.Append((char)((HexValue(s[i + 2]) << 12) | (HexValue(s[i + 3]) << 8) | (HexValue(s[i + 4]) << 4) | HexValue(s[i + 5])));
+                i += 5;
+                changed = true;
+            }
+            else
+            {
+                sb.Append(s[i]);
+            }
+        }
+
+        return changed ? sb.ToString() : null;
+    }
+
+    private static bool IsHex4(ReadOnlySpan<char> s) =>
+        s.Length >= 4 && char.IsAsciiHexDigit(s[0]) && char.IsAsciiHexDigit(s[1]) && char.IsAsciiHexDigit(s[2]) && char.IsAsciiHexDigit(s[3]);
 
     private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 
