@@ -373,7 +373,9 @@ public sealed class DataScanner
         // One finding per kind, location and place: the same key seen plain and again inside a decoded copy is one.
         foreach (var e in into)
         {
-            if (e.Kind == f.Kind && e.Location == f.Location && e.Start == f.Start)
+            // The same value seen plain and again in a decoded copy of the whole text is one finding (the plain
+            // one, which pins the value down for redaction).
+            if (e.Kind == f.Kind && e.Location == f.Location && (e.Start == f.Start || (f.Encoding is not null && e.Masked == f.Masked)))
             {
                 return;
             }
