@@ -7,5 +7,10 @@ if (args.Length > 0 && args[0] == "audit")
     return await AuditMeasurements.RunAsync(args[1..]).ConfigureAwait(false);
 }
 
+if (args.Length > 0 && args[0] == "dataguard")
+{
+    return Warden.Benchmarks.DataGuard.DataGuardMeasurements.Run(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;
