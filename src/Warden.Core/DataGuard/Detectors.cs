@@ -152,11 +152,6 @@ internal static class Detectors
             return 1;
         }
 
-        if (!BoundaryBefore(s, i) && !rest.StartsWith("eyJ"))
-        {
-            return 1;
-        }
-
         if (!BoundaryBefore(s, i))
         {
             return 1;
@@ -225,7 +220,7 @@ internal static class Detectors
 
         if (rest.Length > 8 && (rest[0] is 's' or 'r') && rest[1] == 'k' && rest[2] == '_')
         {
-            var p = rest.StartsWith("sk_live_") || rest.StartsWith("rk_live_") ? 8 : 8;
+            const int p = 8; // sk_live_, rk_live_, sk_test_, rk_test_
             var n = Run(s, i + p, IsAlnum, 256);
             if (n >= 24 && BoundaryAfter(s, i + p + n))
             {
@@ -807,8 +802,6 @@ internal static class Detectors
         var digits = 0;
         var groups = 0;
         var parens = 0;
-        var lastSep = ' ';
-        var seps = 0;
         var end = p;
         while (p < s.Length)
         {
@@ -849,8 +842,6 @@ internal static class Detectors
 
             if (c is ' ' or '-' or '.' && p + 1 < s.Length && (char.IsAsciiDigit(s[p + 1]) || s[p + 1] == '('))
             {
-                lastSep = c;
-                seps++;
                 p++;
                 continue;
             }
@@ -881,8 +872,6 @@ internal static class Detectors
             return 0;
         }
 
-        _ = lastSep;
-        _ = seps;
         into.Add(new RawMatch("phone", i, end - i, 0.75));
         return end - i;
     }
@@ -895,24 +884,20 @@ internal static class Detectors
         }
 
         Span<char> d = stackalloc char[10];
-        int area;
         if (t.Length == 14 && t[0] == '(' && t[4] == ')' && t[5] == ' ' && t[9] == '-')
         {
-            area = 1;
             t[1..4].CopyTo(d);
             t[6..9].CopyTo(d[3..]);
             t[10..].CopyTo(d[6..]);
         }
         else if (t.Length == 13 && t[0] == '(' && t[4] == ')' && t[8] == '-')
         {
-            area = 1;
             t[1..4].CopyTo(d);
             t[5..8].CopyTo(d[3..]);
             t[9..].CopyTo(d[6..]);
         }
         else if (t.Length == 12 && t[3] is '-' or '.' or ' ' && t[7] == t[3])
         {
-            area = 0;
             t[..3].CopyTo(d);
             t[4..7].CopyTo(d[3..]);
             t[8..].CopyTo(d[6..]);
@@ -922,7 +907,6 @@ internal static class Detectors
             return false;
         }
 
-        _ = area;
         foreach (var c in d)
         {
             if (!char.IsAsciiDigit(c))
