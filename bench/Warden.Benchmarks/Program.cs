@@ -13,5 +13,11 @@ if (args.Length > 0 && args[0] == "count")
     return Warden.Benchmarks.Counting.InstructionCount.Run(args[1..]);
 }
 
+// `dataguard ...` measures the data guard's CPU time per megabyte and per argument set.
+if (args.Length > 0 && args[0] == "dataguard")
+{
+    return Warden.Benchmarks.DataGuard.DataGuardMeasurements.Run(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

@@ -12,7 +12,8 @@
 # bench-peers), WORK (reuse a prepared temp dir), WARDEN_PORT/SE_PORT/PROXY_PORT (default: free ports),
 # PROFILE=1 (perf record the warden process during one extra bench pass; needs perf),
 # LABEL_SUFFIX (appended to the Warden row labels, e.g. "+audit" when later stages are switched on),
-# WARDEN_EXTRA_YAML (file whose contents are appended to the temp warden.yaml, for those stages).
+# WARDEN_EXTRA_YAML (file whose contents are appended to the temp warden.yaml, for those stages),
+# WARDEN_EXTRA_POLICY (a policy file copied into the temp policy folder, e.g. bench/load/data-guard.yaml).
 # All traffic stays on 127.0.0.1; every loop is bounded.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -63,6 +64,8 @@ WARDEN=(dotnet "$DLL")
 # (loopback only); the extra "token" row below sends the agent's real bearer token.
 CFG=$WORK/warden; rm -rf "$CFG"; mkdir -p "$CFG/policy"
 printf 'version: 1\ndefault: allow\n' > "$CFG/policy/policy.yaml"
+# WARDEN_EXTRA_POLICY: a policy file added to the folder (merged with the allow-all file), e.g. a data_guard section.
+[ -n "${WARDEN_EXTRA_POLICY:-}" ] && cp "$WARDEN_EXTRA_POLICY" "$CFG/policy/extra.yaml"
 cat > "$CFG/warden.yaml" <<YAML
 listen: 127.0.0.1:$WARDEN_PORT
 data_dir: $CFG/data

@@ -111,10 +111,15 @@ public static class GatewayHost
             sp.GetRequiredService<StopTable>(), sp.GetRequiredService<AdmissionGate>(), sp.GetRequiredService<CallTracker>(),
             sp.GetRequiredService<IWardenStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
 
-        // The decision pipeline, in the order of docs/gateway.md: stop check first, policy last.
+        // The decision pipeline, in the order of docs/gateway.md: stop check first, policy last. The data guard
+        // adds the agent's labels before policy and, as a filter, scans the arguments once policy has decided.
+        services.AddSingleton<Core.DataGuard.LabelTable>();
+        services.AddSingleton(sp => new Core.DataGuard.DataGuardStage(sp.GetRequiredService<PolicyHolder>(), sp.GetRequiredService<Core.DataGuard.LabelTable>()));
+        services.AddSingleton(sp => new DataGuard.ResultGuard(sp.GetRequiredService<Core.DataGuard.DataGuardStage>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new DecisionPipeline(
             [
                 new StopStage(sp.GetRequiredService<StopTable>(), () => sp.GetRequiredService<PolicyHolder>().Version),
+                sp.GetRequiredService<Core.DataGuard.DataGuardStage>(),
                 new PolicyStage(sp.GetRequiredService<PolicyHolder>()),
             ],
             () => sp.GetRequiredService<PolicyHolder>().Version));

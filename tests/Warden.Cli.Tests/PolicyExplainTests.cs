@@ -15,7 +15,7 @@ public class PolicyExplainTests
         Assert.True(result.ExitCode == 0, result.ToString());
         using var doc = JsonDocument.Parse(result.Stdout);
         var root = doc.RootElement;
-        Assert.Equal(["effect", "rule", "reason", "policyVersion", "classes", "rules"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["effect", "rule", "reason", "policyVersion", "classes", "rules", "findings"], root.EnumerateObject().Select(p => p.Name));
         Assert.Equal("ask", root.GetProperty("effect").GetString());
         Assert.Equal("bulk-delete-needs-a-human", root.GetProperty("rule").GetString());
         Assert.Equal(JsonValueKind.String, root.GetProperty("reason").ValueKind);
@@ -23,7 +23,7 @@ public class PolicyExplainTests
         Assert.Equal(["mutating", "destructive"], root.GetProperty("classes").EnumerateArray().Select(c => c.GetString()));
 
         var rules = root.GetProperty("rules").EnumerateArray().ToList();
-        Assert.Equal(6, rules.Count);
+        Assert.Equal(7, rules.Count);
         foreach (var r in rules)
         {
             Assert.Equal(["id", "matched", "effect", "why"], r.EnumerateObject().Select(p => p.Name));
@@ -34,6 +34,31 @@ public class PolicyExplainTests
         Assert.Equal(["bulk-delete-needs-a-human"], rules.Where(r => r.GetProperty("matched").GetBoolean()).Select(r => r.GetProperty("id").GetString()));
         var single = rules.Single(r => r.GetProperty("id").GetString() == "single-deletions");
         Assert.Contains("is false", single.GetProperty("why").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ExplainJson_SecretInArguments_DataGuardDecidesAndListsTheFindingMasked()
+    {
+        var result = await Explain("--agent", "forum-helper", "--tool", "workplace__post_message", "--args", """{"topic":"t","text":"use QUtJQUVYQU1QTEVGQUtFMDAwNDI= for the export"}""");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var doc = JsonDocument.Parse(result.Stdout);
+        var root = doc.RootElement;
+        Assert.Equal("deny", root.GetProperty("effect").GetString());
+        Assert.Equal("data-guard:aws_access_key", root.GetProperty("rule").GetString());
+        var finding = root.GetProperty("findings").EnumerateArray().Single();
+        Assert.Equal("$.text", finding.GetProperty("location").GetString());
+        Assert.Equal("base64", finding.GetProperty("encoding").GetString());
+        Assert.Equal("block", finding.GetProperty("action").GetString());
+        Assert.DoesNotContain("AKIAEXAMPLEFAKE00042", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ExplainJson_LabelledAgent_PublicShareIsDenied()
+    {
+        var result = await Explain("--agent", "forum-helper", "--tool", "workplace__share_document", "--label", "confidential", "--args", """{"id":"doc-3","visibility":"public"}""");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var doc = JsonDocument.Parse(result.Stdout);
+        Assert.Equal("confidential-stays-inside", doc.RootElement.GetProperty("rule").GetString());
     }
 
     [Fact]

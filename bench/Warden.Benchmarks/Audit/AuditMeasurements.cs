@@ -154,11 +154,14 @@ internal static class AuditMeasurements
     /// <summary>Stands in for the pipeline's decider: the audit's own cost is what is measured.</summary>
     private sealed class Fixed(Effect effect) : ICallDecider
     {
-        public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
+        public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken, Warden.Gateway.Approvals.IWaitingCaller? caller = null)
         {
             var d = new Decision(effect, "bench-rule", null, "v1");
             return ValueTask.FromResult(new Permit(d, effect == Effect.Allow, d.AgentMessage));
         }
+
+        public ValueTask<Permit> AdmitAsync(CallContext call, Decision approved, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(new Permit(approved, forward: true, "allowed"));
     }
 
     private static async Task DecideAsync(string level, int calls, int concurrency)

@@ -76,8 +76,9 @@ internal static partial class PolicyCommands
         var tool = new Option<string>("--tool") { Description = "The tool as agents see it: SERVER__TOOL", Required = true };
         var args = new Option<string>("--args") { Description = "The arguments as a JSON object", DefaultValueFactory = _ => "{}" };
         var classes = new Option<string[]>("--class") { Description = "The tool's classes from its annotations (read_only, mutating, destructive, outbound); default: an unannotated tool's", AllowMultipleArgumentsPerToken = true };
+        var labels = new Option<string[]>("--label") { Description = "Labels the agent carries from earlier reads (confidential, ...; repeatable)", AllowMultipleArgumentsPerToken = true };
         var json = CommonOptions.Json();
-        var command = new Command("explain", "Show the decision for a call and, for each rule, whether it matched and why (offline)") { policy, config, agent, groups, tool, args, classes, json };
+        var command = new Command("explain", "Show the decision for a call and, for each rule, whether it matched and why (offline)") { policy, config, agent, groups, tool, args, classes, labels, json };
         command.SetAction(parse =>
         {
             string policyPath;
@@ -101,7 +102,15 @@ internal static partial class PolicyCommands
             }
 
             var call = BuildCall(parse.GetValue(agent)!, parse.GetValue(groups) ?? [], parse.GetValue(tool)!, separator, parse.GetValue(args)!, parse.GetValue(classes) ?? []);
+            call.SessionLabels = parse.GetValue(labels) ?? [];
             var (decision, trace) = compiled.Explain(call);
+            if (compiled.DataGuard is { } guard && !decision.IsError && decision.Effect != Effect.Deny)
+            {
+                // The data guard's verdict on these arguments, as the gateway would reach it (without fingerprints).
+                decision = Warden.Core.DataGuard.DataGuardStage.Apply(guard, call, decision, null);
+            }
+
+            var findings = call.Findings ?? [];
             if (parse.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
@@ -112,6 +121,16 @@ internal static partial class PolicyCommands
                     policyVersion = decision.PolicyVersion,
                     classes = ToolClassifier.Names(compiled.EffectiveClasses(call)),
                     rules = trace.Select(t => new { id = t.RuleId, matched = t.Matched, effect = EffectNames.Name(t.Effect), why = t.Why }),
+                    findings = findings.Select(f => new
+                    {
+                        kind = f.Kind,
+                        category = Warden.Core.DataGuard.Finding.CategoryName(f.Category),
+                        location = f.Location,
+                        confidence = Math.Round(f.Confidence, 2),
+                        masked = f.Masked,
+                        encoding = f.Encoding,
+                        action = Warden.Core.DataGuard.DataGuardPolicy.Names(compiled.DataGuard!.ActionFor(f, Warden.Core.DataGuard.GuardDirection.Arguments)),
+                    }),
                 }, Output.Indented));
                 return 0;
             }
@@ -126,6 +145,18 @@ internal static partial class PolicyCommands
             }
 
             AnsiConsole.Write(table);
+            if (findings.Count > 0)
+            {
+                var ft = new Table().AddColumns("data guard finding", "location", "encoding", "confidence", "value (masked)", "action");
+                foreach (var f in findings)
+                {
+                    ft.AddRow(Markup.Escape(f.Kind), Markup.Escape(f.Location), Markup.Escape(f.Encoding ?? "-"), f.Confidence.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(f.Masked),
+                        Warden.Core.DataGuard.DataGuardPolicy.Names(compiled.DataGuard!.ActionFor(f, Warden.Core.DataGuard.GuardDirection.Arguments)));
+                }
+
+                AnsiConsole.Write(ft);
+            }
+
             return 0;
         });
         return command;

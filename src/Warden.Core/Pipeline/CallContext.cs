@@ -45,8 +45,20 @@ public sealed class CallContext : IConditionContext, IDisposable
     /// <summary>The tool's classes as derived from its annotations (policy may replace them).</summary>
     public ToolClasses AnnotatedClasses { get; init; }
 
-    /// <summary>Labels the agent's session carries (confidential, personal, ...).</summary>
-    public IReadOnlyCollection<string> SessionLabels { get; init; } = [];
+    /// <summary>
+    /// Labels the agent's session carries (confidential, personal, ...): those the transport passed, plus those the
+    /// data guard stage adds from the agent's earlier reads before policy decides.
+    /// </summary>
+    public IReadOnlyCollection<string> SessionLabels { get; set; } = [];
+
+    /// <summary>What the data guard found in the arguments (null when it did not scan), masked; approvals and the audit show them.</summary>
+    public IReadOnlyList<DataGuard.Finding>? Findings { get; set; }
+
+    /// <summary>The arguments to forward in place of <see cref="Arguments"/> when the data guard redacted some; null otherwise.</summary>
+    public IReadOnlyDictionary<string, JsonElement>? ForwardArguments { get; set; }
+
+    /// <summary>What the data guard found in the result (set on the result path, before the outcome is recorded).</summary>
+    public IReadOnlyList<DataGuard.Finding>? ResultFindings { get; set; }
 
     /// <summary>How the call reached Warden: <c>mcp</c> (forwarded by the gateway) or <c>api</c> (the decision API; the agent performs it).</summary>
     public string Channel { get; init; } = "mcp";

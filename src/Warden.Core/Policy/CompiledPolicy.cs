@@ -126,6 +126,9 @@ public sealed class CompiledPolicy
     /// <summary>The document compiled.</summary>
     public PolicyDocument Document { get; }
 
+    /// <summary>The compiled <c>data_guard:</c> section; null when the policy has none.</summary>
+    public DataGuard.DataGuardPolicy? DataGuard { get; internal init; }
+
     /// <summary>A digest of the policy's text: every decision names it.</summary>
     public string Version { get; }
 

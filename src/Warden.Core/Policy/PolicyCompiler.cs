@@ -77,12 +77,42 @@ public static class PolicyCompiler
         }
 
         CheckShadowing(rules, diagnostics);
+        var guard = CompileDataGuard(doc, references, diagnostics);
         if (diagnostics.Exists(d => !d.IsWarning))
         {
             return new PolicyCompileResult(null, diagnostics);
         }
 
-        return new PolicyCompileResult(new CompiledPolicy(doc, rules, Digest(files)), diagnostics);
+        return new PolicyCompileResult(new CompiledPolicy(doc, rules, Digest(files)) { DataGuard = guard }, diagnostics);
+    }
+
+    private static DataGuard.DataGuardPolicy? CompileDataGuard(PolicyDocument doc, PolicyReferences? references, List<SourceDiagnostic> diagnostics)
+    {
+        if (doc.DataGuard is not { } settings)
+        {
+            return null;
+        }
+
+        if (references?.Servers is { } servers)
+        {
+            foreach (var source in settings.Sources)
+            {
+                foreach (var s in source.Match.Servers.Where(s => s.IsLiteral && !servers.Contains(s.Pattern)))
+                {
+                    diagnostics.Add(new SourceDiagnostic(source.At.File, source.At.Line, source.At.Column, $"data_guard source names unknown server '{s.Pattern}'", Hint(s.Pattern, servers)));
+                }
+            }
+        }
+
+        try
+        {
+            return new DataGuard.DataGuardPolicy(settings);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+        {
+            diagnostics.Add(new SourceDiagnostic(settings.At.File, settings.At.Line, settings.At.Column, "data_guard: " + ex.Message));
+            return null;
+        }
     }
 
     private static string? Hint(string name, IEnumerable<string> known) =>

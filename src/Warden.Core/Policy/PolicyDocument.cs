@@ -26,6 +26,9 @@ public sealed class PolicyDocument
     /// <summary>Limits (velocity, budgets, breakers); enforced by the limits stage.</summary>
     public List<Limits.LimitRule> Limits { get; } = [];
 
+    /// <summary>The <c>data_guard:</c> section, or null when the policy has none (the data guard is then off).</summary>
+    public DataGuard.DataGuardSettings? DataGuard { get; set; }
+
     /// <summary>The files the document was read from.</summary>
     public List<string> Files { get; } = [];
 }

@@ -7,9 +7,9 @@ namespace Warden.Core.Policy;
 /// Parses policy YAML into a <see cref="PolicyDocument"/>, collecting every problem with file, line and column.
 /// Performs no I/O: files (including list files) are handed in by the caller.
 /// </summary>
-public sealed class PolicyParser
+public sealed partial class PolicyParser
 {
-    private static readonly string[] TopFields = ["version", "default", "agents", "lists", "classes", "rules", "limits"];
+    private static readonly string[] TopFields = ["version", "default", "agents", "lists", "classes", "rules", "limits", "data_guard"];
     private static readonly string[] RuleFields = ["id", "description", "match", "when", "effect", "message", "approvers", "timeout", "mode", "two_person"];
     private static readonly string[] MatchFields = ["server", "tool", "class", "agent", "group", "method", "resource", "prompt"];
     private static readonly string[] LimitFields = ["id", "description", "match", "rate", "burst", "concurrency", "budget", "breaker", "per", "on_exceed"];
@@ -207,6 +207,11 @@ public sealed class PolicyParser
         else if (YamlReader.Get(map, "limits") is { } badLimits && badLimits is not YamlScalarNode { Value: null or "" })
         {
             r.Error(badLimits, "limits must be a list");
+        }
+
+        if (YamlReader.Get(map, "data_guard") is { } guard)
+        {
+            ReadDataGuard(r, file, guard);
         }
     }
 

@@ -137,6 +137,12 @@ public sealed class PolicyTestSuite
         foreach (var c in Cases)
         {
             var decision = policy.Decide(c.Call);
+            if (policy.DataGuard is { } guard && !decision.IsError && decision.Effect != Effect.Deny)
+            {
+                // Cases see the data guard's verdict on their arguments too (data-guard:KIND), as the gateway would.
+                decision = DataGuard.DataGuardStage.Apply(guard, c.Call, decision, null);
+            }
+
             var effect = decision.IsError ? "error" : EffectNames.Name(decision.Effect);
             var ok = effect == c.ExpectedEffect && (c.ExpectedRule is null || c.ExpectedRule == decision.RuleId);
             var got = $"{effect} by {decision.RuleId}";

@@ -140,6 +140,7 @@ internal sealed partial class ApprovalService : IAsyncDisposable
             PolicyVersion = decision.PolicyVersion,
             ApproverGroups = groups,
             TwoPerson = rule?.TwoPerson ?? false,
+            Findings = call.Findings is { Count: > 0 } found ? [.. found.Select(f => new ApprovalFinding(f.Kind, f.Location, f.Confidence))] : [],
                         CreatedAt = now,
             ExpiresAt = now + timeout,
             Owner = mode == ApprovalMode.Hold || call.Channel != "mcp" ? Instance : "",

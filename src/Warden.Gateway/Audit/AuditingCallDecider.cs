@@ -64,7 +64,10 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
                 Rule = d.RuleId,
                 PolicyVersion = d.PolicyVersion,
                 Context = AuditLog.DecisionContext(call),
-                Arguments = audit.Digester.MaskArguments(call.Arguments),
+                // What the data guard found never reaches the record in the clear: those values are redacted first.
+                Arguments = audit.Digester.MaskArguments(call.Findings is { Count: > 0 } found && call.Arguments is { } args
+                    ? Core.DataGuard.DataGuardStage.RedactArguments(args, found)
+                    : call.Arguments),
                 Detail = AuditLog.Json(w =>
                 {
                     w.WriteBoolean("forward", permit.Forward);
@@ -77,6 +80,12 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
                     {
                         // An ask that waits, a refusal by approvals: what the agent was told.
                         w.WriteString("message", permit.Message);
+                    }
+
+                    DataGuard.ResultGuard.WriteFindings(w, "findings", call.Findings);
+                    if (call.ForwardArguments is not null)
+                    {
+                        w.WriteBoolean("redacted", true);
                     }
                 }),
             });
@@ -183,7 +192,15 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
                 Outcome = outcome,
                 DurationMicros = micros,
                 ResultDigest = result is null ? null : audit.Digester.Digest(JsonSerializer.SerializeToUtf8Bytes(result, McpJsonUtilities.DefaultOptions.GetTypeInfo(typeof(CallToolResult)))),
-                Detail = detail is null ? null : AuditLog.Json(w => w.WriteString("message", MaskText(detail))),
+                Detail = detail is null && call.ResultFindings is not { Count: > 0 } ? null : AuditLog.Json(w =>
+                {
+                    if (detail is not null)
+                    {
+                        w.WriteString("message", MaskText(detail));
+                    }
+
+                    DataGuard.ResultGuard.WriteFindings(w, "findings", call.ResultFindings);
+                }),
             });
             await permit.CompleteAsync(result, error).ConfigureAwait(false);
         });

@@ -35,8 +35,11 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
     private readonly string _sep;
     private readonly IHttpContextAccessor? _httpContext;
 
-    public McpGateway(WardenConfig config, ICallDecider decider, ILoggerFactory loggerFactory, TimeProvider time, IHttpContextAccessor? httpContext = null)
+    private readonly DataGuard.ResultGuard? _resultGuard;
+
+    public McpGateway(WardenConfig config, ICallDecider decider, ILoggerFactory loggerFactory, TimeProvider time, IHttpContextAccessor? httpContext = null, DataGuard.ResultGuard? resultGuard = null)
     {
+        _resultGuard = resultGuard;
         _config = config;
         _httpContext = httpContext;
         _decider = decider;
@@ -350,7 +353,9 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = permit.CancellationMessage ?? "cancelled by Warden" }] };
         }
 
-        var forwarded = new CallToolRequestParams { Name = toolName, Arguments = request.Arguments, Meta = CopyMeta(request.Meta, permit.Meta) };
+        // The data guard may have redacted arguments: those are what leave, never the originals.
+        var arguments = call.ForwardArguments is { } redacted ? new Dictionary<string, JsonElement>(redacted) : request.Arguments;
+        var forwarded = new CallToolRequestParams { Name = toolName, Arguments = arguments, Meta = CopyMeta(request.Meta, permit.Meta) };
         ProgressRelay.Route? route = null;
         if (request.ProgressToken is { } agentToken)
         {
@@ -364,7 +369,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         timeout.CancelAfter(connection.Config.CallTimeout);
         try
         {
-            var result = await connection.GetClient().CallToolAsync(forwarded, timeout.Token).ConfigureAwait(false);
+            var result = GuardResult(call, await connection.GetClient().CallToolAsync(forwarded, timeout.Token).ConfigureAwait(false));
             if (route is not null)
             {
                 // Every progress update the upstream sent before its answer reaches the agent before the answer.
@@ -400,6 +405,9 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             }
         }
     }
+
+    /// <summary>The data guard on a result, before the agent sees it (redaction, labels; a withheld result throws).</summary>
+    private T GuardResult<T>(CallContext call, T result) => _resultGuard is null ? result : _resultGuard.Guard(call, result);
 
     /// <summary>Fires when the HTTP request that carried the current message is aborted by the client.</summary>
     private CancellationToken RequestAborted()
@@ -634,7 +642,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         try
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
-            var result = await forward(connection.GetClient(), linked.Token).ConfigureAwait(false);
+            var result = GuardResult(call, await forward(connection.GetClient(), linked.Token).ConfigureAwait(false));
             await permit.CompleteAsync(null, null).ConfigureAwait(false);
             return result;
         }
