@@ -86,8 +86,17 @@ public static class DashboardExtensions
         ArgumentNullException.ThrowIfNull(app);
         app.UseMiddleware<CsrfMiddleware>();
         var ui = app.MapGroup(DashboardAuth.BasePath).AllowAnonymous().ExcludeFromDescription();
-        ui.MapGet("", (HttpContext c) => Results.Redirect(DashboardAuth.BasePath + "/"));
-        ui.MapGet("/", (HttpContext c, DashboardAssets assets) => assets.ServeAsync(c, "index.html"));
+        // Routing treats "/ui" and "/ui/" alike: one endpoint, which sends the first to the second.
+        ui.MapGet("/", (HttpContext c, DashboardAssets assets) =>
+        {
+            if (!c.Request.Path.Value!.EndsWith('/'))
+            {
+                c.Response.Redirect(DashboardAuth.BasePath + "/");
+                return Task.CompletedTask;
+            }
+
+            return assets.ServeAsync(c, "index.html");
+        });
         ui.MapGet("/assets/{name}", (HttpContext c, string name, DashboardAssets assets) => assets.ServeAsync(c, name));
         ui.MapGet("/session", (HttpContext c, IAntiforgery antiforgery, DashboardOptions options) =>
         {
