@@ -10,6 +10,7 @@ public sealed class GatewayFixture : IAsyncLifetime
     public const string Helper = "inbox-helper";
     public const string Stoppable = "stoppable";
     public const string Poster = "forum-bot";
+    public const string Deleter = "breaker-bot";
 
     public static string Policy => $$"""
         version: 1
@@ -18,6 +19,10 @@ public sealed class GatewayFixture : IAsyncLifetime
           {{Helper}}: { groups: [assistants] }
           {{Stoppable}}: { groups: [assistants] }
           {{Poster}}: { groups: [assistants] }
+          {{Deleter}}: { groups: [assistants] }
+        classes:
+          workplace:
+            delete_mail: [mutating, destructive]
         rules:
           - id: reads
             match: { class: read_only }
@@ -25,6 +30,13 @@ public sealed class GatewayFixture : IAsyncLifetime
           - id: slow
             match: { server: workplace, tool: slow_operation }
             effect: allow
+          - id: deletions
+            match: { server: workplace, tool: delete_mail }
+            effect: allow
+        limits:
+          - id: delete-breaker
+            match: { server: workplace, tool: delete_mail }
+            breaker: 2 in 60s
         """;
 
     internal Site Site { get; private set; } = null!;
@@ -33,7 +45,7 @@ public sealed class GatewayFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Site = await Site.StartAsync(Policy, [Helper, Stoppable, Poster]);
+        Site = await Site.StartAsync(Policy, [Helper, Stoppable, Poster, Deleter]);
         Browser = await Browser.StartAsync();
     }
 
@@ -204,6 +216,69 @@ public sealed class SignInAndStopTests(GatewayFixture fx, ITestOutputHelper outp
         await page.GetByRole(AriaRole.Button, new() { Name = $"Resume {agent}" }).ClickAsync();
         await row.Locator(".badge.active").WaitForAsync();
         Assert.False((await client.CallAsync("workplace__list_mail", new { limit = 1 })).IsError == true);
+    }
+
+    [Fact]
+    public async Task Breaker_PausingAnAgent_ShowsABannerUntilAnOperatorResumesIt()
+    {
+        const string agent = GatewayFixture.Deleter;
+        var page = await fx.Browser.NewPageAsync();
+        await Dashboard.SignInAsync(page, Site.Url, Site.OperatorToken);
+        Assert.Equal(0, await page.Locator("#banners .banner").CountAsync());
+
+        await using var client = await Agents.ConnectAsync(Site.Url, Site.AgentToken(agent));
+        CallToolResultLike last = default;
+        for (var i = 1; i <= 3; i++)
+        {
+            var r = await client.CallAsync("workplace__delete_mail", new { ids = new[] { $"mail-{100 + i}" } });
+            last = new(r.IsError == true, r.Text());
+        }
+
+        Assert.True(last.IsError);
+        Assert.Contains("paused", last.Text, StringComparison.Ordinal);
+
+        // The banner comes without navigating, on whatever page is open.
+        var banner = page.Locator("#banners .banner", new() { HasText = $"{agent} is paused" });
+        await banner.WaitForAsync(new() { Timeout = 20_000 });
+        Assert.Equal("alert", await banner.GetAttributeAsync("role"));
+        Assert.Contains("breaker:delete-breaker", await banner.TextContentAsync(), StringComparison.Ordinal);
+        await Dashboard.ScreenshotAsync(page, "breaker-banner");
+
+        await banner.GetByRole(AriaRole.Link, new() { Name = "Go to agents" }).ClickAsync();
+        var row = page.Locator($"tr[data-agent='{agent}']");
+        await row.Locator(".badge.paused").WaitForAsync();
+        await page.GetByLabel($"Reason to resume {agent}").FillAsync("checked the deletions");
+        await page.GetByRole(AriaRole.Button, new() { Name = $"Resume {agent}" }).ClickAsync();
+        await row.Locator(".badge.active").WaitForAsync();
+        await banner.WaitForAsync(new() { State = WaitForSelectorState.Detached, Timeout = 20_000 });
+        Assert.False((await client.CallAsync("workplace__delete_mail", new { ids = new[] { "mail-120" } })).IsError == true);
+    }
+
+    private readonly record struct CallToolResultLike(bool IsError, string Text);
+
+    [Fact]
+    public async Task SignIn_WorksFromTheKeyboardAlone()
+    {
+        var page = await fx.Browser.NewPageAsync();
+        await page.GotoAsync(Site.Url + "/ui/");
+        await page.GetByLabel("Operator or approver token").WaitForAsync();
+
+        // The token field has focus on arrival; Enter submits; Tab reaches the menu links in order.
+        await page.Keyboard.TypeAsync(Site.ApproverToken);
+        await page.Keyboard.PressAsync("Enter");
+        await page.Locator("#who", new() { HasText = "alice (approver)" }).WaitForAsync();
+        await page.Locator("body").FocusAsync();
+        var reached = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            await page.Keyboard.PressAsync("Tab");
+            reached.Add(await page.EvaluateAsync<string>("() => (document.activeElement.textContent || '').trim()"));
+        }
+
+        output.WriteLine("tab order: " + string.Join(" | ", reached));
+        Assert.Contains(reached, t => t.StartsWith("Approvals", StringComparison.Ordinal));
+        Assert.Contains("Audit", reached);
+        Assert.Contains("Sign out", reached);
     }
 
     [Fact]
