@@ -5,6 +5,7 @@
 const S = {
   me: null, csrf: null, csrfHeader: 'X-Warden-CSRF',
   pending: new Map(),          // id -> approval, pending only
+  decided: new Set(),          // ids the stream reported no longer pending
   approvalsAvailable: true,
   stream: null,
   list: null,                  // the pending list on screen, when it is
@@ -182,27 +183,39 @@ async function loadPending() {
   try {
     const data = await api('GET', '/api/v1/approvals?state=pending&limit=10000');
     S.pending.clear();
-    for (const a of (data.approvals || data || [])) if (pick(a, 'state') === 'pending') S.pending.set(a.id, a);
+    for (const a of (data.approvals || [])) {
+      // An approval the stream already reported decided stays decided, however stale this list is.
+      if (pick(a, 'state') === 'pending' && !S.decided.has(a.id)) S.pending.set(a.id, a);
+    }
     S.approvalsAvailable = true;
   } catch (ex) {
     if (ex.status === 404) S.approvalsAvailable = false; else throw ex;
   }
   updateCount();
+  if (S.list) S.list.reset();
 }
 
 function startStream() {
   stopStream();
-  loadPending().then(() => { if (S.list) S.list.reset(); }).catch(() => {});
   const es = new EventSource('/api/v1/approvals/stream', { withCredentials: true });
   es.addEventListener('approval', (e) => {
     let a; try { a = JSON.parse(e.data); } catch { return; }
     onApproval(a);
   });
-  // After a reconnect, events may have been missed: reload the list.
-  es.addEventListener('open', () => { loadPending().then(() => { if (S.list) S.list.reset(); }).catch(() => {}); });
+  // On every (re)connection events may have been missed: reload the list.
+  es.addEventListener('open', () => { loadPending().catch(() => {}); });
+  es.addEventListener('error', () => {
+    if (es.readyState !== EventSource.CLOSED || S.stream !== es) return;
+    // The browser gave up (an HTTP error, e.g. the session ended): find out why, and try again later.
+    loadPending().catch(() => {});
+    S.streamRetry = setTimeout(() => { if (S.me && S.stream === es) startStream(); }, 5000);
+  });
   S.stream = es;
 }
-function stopStream() { if (S.stream) { S.stream.close(); S.stream = null; } }
+function stopStream() {
+  if (S.streamRetry) { clearTimeout(S.streamRetry); S.streamRetry = null; }
+  if (S.stream) { S.stream.close(); S.stream = null; }
+}
 
 function onApproval(a) {
   const id = a.id;
@@ -212,6 +225,7 @@ function onApproval(a) {
     if (S.list) S.list.upsert(a);
     if (isNew) say(`New approval waiting: ${pick(a, 'display_name') || a.tool} by ${a.agent}`);
   } else {
+    S.decided.add(id);
     S.pending.delete(id);
     if (S.list) S.list.remove(id);
   }
