@@ -120,7 +120,12 @@ public static class GatewayHost
             ],
             () => sp.GetRequiredService<PolicyHolder>().Version));
         services.AddSingleton(sp => new Core.Limits.LimitCounters(sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<ICallDecider, PipelineCallDecider>();
+        services.AddSingleton<PipelineCallDecider>();
+        services.AddSingleton<ICallDecider>(sp => sp.GetRequiredService<PipelineCallDecider>());
+        services.AddSingleton(config.Approvals);
+        services.AddSingleton(sp => new Webhooks.WebhookDispatcher(config, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<Approvals.ApprovalEvents>();
+        services.AddSingleton<Approvals.ApprovalService>();
         services.AddHttpContextAccessor();
         services.AddSingleton<McpGateway>();
         services.AddSingleton<GatewayState>();
@@ -130,6 +135,13 @@ public static class GatewayHost
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddHostedService<GatewayLifetime>();
         services.AddWardenAudit(config); // wraps the decider; starts after GatewayLifetime
+
+        // Approvals wrap the audited decider: an ask is recorded as decided before it waits for a human.
+        var audited = services.Last(d => d.ServiceType == typeof(ICallDecider));
+        services.Remove(audited);
+        services.AddSingleton<ICallDecider>(sp => new Approvals.ApprovalCallDecider(
+            (ICallDecider)audited.ImplementationFactory!(sp), sp.GetRequiredService<PipelineCallDecider>(),
+            sp.GetRequiredService<Approvals.ApprovalService>(), sp.GetRequiredService<Approvals.ApprovalEvents>()));
 
         // Bearer tokens for agents, the CLI and scripts; a session cookie for people using the dashboard at /ui.
         // The default scheme forwards to the bearer scheme whenever an Authorization header is present.
@@ -151,6 +163,7 @@ public static class GatewayHost
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, DecisionJsonContext.Default);
             o.SerializerOptions.TypeInfoResolverChain.Insert(2, StopJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(3, ApprovalJsonContext.Default);
         });
         services.AddOpenApi("v1", o => o.ShouldInclude = d => d.RelativePath?.StartsWith("api/v1", StringComparison.Ordinal) == true);
 

@@ -16,6 +16,7 @@ internal sealed partial class GatewayLifetime(
     McpGateway gateway,
     PrincipalDirectory principals,
     Stops.StopService stops,
+    Approvals.ApprovalService approvals,
     ILogger<GatewayLifetime> logger) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -27,11 +28,16 @@ internal sealed partial class GatewayLifetime(
 
         // Stops survive restarts: load them before the listener takes a single call.
         await stops.RefreshAsync(cancellationToken).ConfigureAwait(false);
+        stops.Issued += approvals.Void;
 
         // Upstreams start in the background: a slow or dead tool server must not delay the listener.
         gateway.Pool.Start();
         await policy.ReloadAsync("start", cancellationToken).ConfigureAwait(false);
         policy.Watch();
+
+        // After the policy: abandoning callers lost in a restart and timing out approvals need no policy, but
+        // the first held call may arrive as soon as the listener runs.
+        await approvals.StartAsync(cancellationToken).ConfigureAwait(false);
         var after = await store.GetLatestChangeIdAsync(cancellationToken).ConfigureAwait(false);
         _feed = Task.Run(() => FollowAsync(after, _stopping.Token), CancellationToken.None);
         if (config.Mcp.AnonymousAgent is { } anonymous)
@@ -56,6 +62,10 @@ internal sealed partial class GatewayLifetime(
                     else if (change.Topic == ChangeTopics.Stop)
                     {
                         await stops.RefreshAsync(stopping).ConfigureAwait(false);
+                    }
+                    else if (change.Topic == ChangeTopics.Approval)
+                    {
+                        await approvals.OnStoreChangeAsync(change.Key, stopping).ConfigureAwait(false);
                     }
                 }
             }
@@ -88,6 +98,7 @@ internal sealed partial class GatewayLifetime(
             await _feed.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        await approvals.DisposeAsync().ConfigureAwait(false);
         await gateway.DisposeAsync().ConfigureAwait(false);
         await store.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();

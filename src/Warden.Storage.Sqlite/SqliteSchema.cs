@@ -56,6 +56,31 @@ internal static class SqliteSchema
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS stops_active ON stops (lifted_at) WHERE lifted_at IS NULL;
         """,
+
+        // 3: approvals (the record as JSON, with the columns queries filter on) and approve-and-remember grants.
+        """
+        CREATE TABLE IF NOT EXISTS approvals (
+            id          TEXT    NOT NULL PRIMARY KEY,
+            state       TEXT    NOT NULL,
+            revision    INTEGER NOT NULL,
+            agent       TEXT    NOT NULL,
+            tool        TEXT    NOT NULL,
+            digest      TEXT    NOT NULL,
+            created_at  TEXT    NOT NULL,
+            record      TEXT    NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, created_at);
+        CREATE INDEX IF NOT EXISTS approvals_agent_digest ON approvals (agent, digest);
+
+        CREATE TABLE IF NOT EXISTS grants (
+            id          TEXT    NOT NULL PRIMARY KEY,
+            agent       TEXT    NOT NULL,
+            until       TEXT    NOT NULL,
+            revoked_at  TEXT,
+            created_at  TEXT    NOT NULL,
+            record      TEXT    NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ];
 
     /// <summary>The version this build writes and understands.</summary>

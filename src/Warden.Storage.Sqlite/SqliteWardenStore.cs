@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
+using Warden.Core.Approvals;
 using Warden.Core.Identity;
 using Warden.Core.Storage;
 using Warden.Core.Stops;
@@ -385,6 +386,205 @@ public sealed class SqliteWardenStore : IWardenStore
                 return list;
             },
             cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async ValueTask AddApprovalAsync(ApprovalRecord approval, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(approval);
+        await WriteAsync(
+            "record an approval",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    INSERT INTO approvals (id, state, revision, agent, tool, digest, created_at, record)
+                    VALUES ($id, $state, $revision, $agent, $tool, $digest, $created, $record)
+                    ON CONFLICT (id) DO NOTHING;
+                    """;
+                BindApproval(command, approval);
+                if (await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+                {
+                    throw new InvalidOperationException($"approval {approval.Id} exists already");
+                }
+
+                await InsertChangeAsync(connection, ChangeTopics.Approval, approval.Id, ApprovalPayload(approval), ct).ConfigureAwait(false);
+                return 1;
+            },
+            cancellationToken).ConfigureAwait(false);
+        _notifier.Pulse();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<ApprovalRecord?> GetApprovalAsync(string id, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(id);
+        return await ReadAsync(
+            "read an approval",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT record FROM approvals WHERE id = $id;";
+                command.Parameters.AddWithValue("$id", id);
+                return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is string json ? ApprovalJson.Deserialize(json) : null;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<ApprovalRecord>> ListApprovalsAsync(ApprovalQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return await ReadAsync<IReadOnlyList<ApprovalRecord>>(
+            "list approvals",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    SELECT record FROM approvals
+                    WHERE ($state IS NULL OR state = $state) AND ($agent IS NULL OR agent = $agent)
+                      AND ($tool IS NULL OR tool = $tool) AND ($digest IS NULL OR digest = $digest)
+                    ORDER BY created_at DESC, id DESC LIMIT $limit;
+                    """;
+                command.Parameters.AddWithValue("$state", query.State is { } st ? ApprovalNames.Name(st) : DBNull.Value);
+                command.Parameters.AddWithValue("$agent", (object?)query.Agent ?? DBNull.Value);
+                command.Parameters.AddWithValue("$tool", (object?)query.Tool ?? DBNull.Value);
+                command.Parameters.AddWithValue("$digest", (object?)query.Digest ?? DBNull.Value);
+                command.Parameters.AddWithValue("$limit", Math.Clamp(query.Limit, 1, 100_000));
+                using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                var list = new List<ApprovalRecord>();
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    list.Add(ApprovalJson.Deserialize(reader.GetString(0)));
+                }
+
+                return list;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> UpdateApprovalAsync(ApprovalRecord updated, int expectedRevision, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(updated);
+        var written = await WriteAsync(
+            "update an approval",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    UPDATE approvals SET state = $state, revision = $revision, record = $record
+                    WHERE id = $id AND revision = $expected;
+                    """;
+                BindApproval(command, updated);
+                command.Parameters.AddWithValue("$expected", expectedRevision);
+                if (await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+                {
+                    return false;
+                }
+
+                if (ApprovalRules.GrantOf(updated) is { } grant)
+                {
+                    using var insert = connection.CreateCommand();
+                    insert.CommandText =
+                        """
+                        INSERT INTO grants (id, agent, until, created_at, record) VALUES ($id, $agent, $until, $created, $record)
+                        ON CONFLICT (id) DO NOTHING;
+                        """;
+                    insert.Parameters.AddWithValue("$id", grant.Id);
+                    insert.Parameters.AddWithValue("$agent", grant.Agent);
+                    insert.Parameters.AddWithValue("$until", SqliteFormat.FormatTimestamp(grant.Until));
+                    insert.Parameters.AddWithValue("$created", SqliteFormat.FormatTimestamp(grant.CreatedAt));
+                    insert.Parameters.AddWithValue("$record", ApprovalJson.Serialize(grant));
+                    await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                await InsertChangeAsync(connection, ChangeTopics.Approval, updated.Id, ApprovalPayload(updated), ct).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (written)
+        {
+            _notifier.Pulse();
+        }
+
+        return written;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<RememberedGrant>> ListGrantsAsync(DateTimeOffset now, bool includeInactive = false, CancellationToken cancellationToken = default) =>
+        await ReadAsync<IReadOnlyList<RememberedGrant>>(
+            "list remembered grants",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = includeInactive
+                    ? "SELECT record, revoked_at FROM grants ORDER BY created_at DESC, id DESC;"
+                    : "SELECT record, revoked_at FROM grants WHERE revoked_at IS NULL AND until > $now ORDER BY created_at DESC, id DESC;";
+                command.Parameters.AddWithValue("$now", SqliteFormat.FormatTimestamp(now));
+                using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                var list = new List<RememberedGrant>();
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    list.Add(ApprovalJson.DeserializeGrant(reader.GetString(0)));
+                }
+
+                return list;
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public async ValueTask<bool> RevokeGrantAsync(string id, string by, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        var revoked = await WriteAsync(
+            "revoke a remembered grant",
+            async (connection, ct) =>
+            {
+                using var read = connection.CreateCommand();
+                read.CommandText = "SELECT record FROM grants WHERE id = $id AND revoked_at IS NULL AND until > $at;";
+                read.Parameters.AddWithValue("$id", id);
+                read.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(at));
+                if (await read.ExecuteScalarAsync(ct).ConfigureAwait(false) is not string json)
+                {
+                    return false;
+                }
+
+                var grant = ApprovalJson.DeserializeGrant(json) with { RevokedAt = at, RevokedBy = by };
+                using var command = connection.CreateCommand();
+                command.CommandText = "UPDATE grants SET revoked_at = $at, record = $record WHERE id = $id;";
+                command.Parameters.AddWithValue("$id", id);
+                command.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(at));
+                command.Parameters.AddWithValue("$record", ApprovalJson.Serialize(grant));
+                await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await InsertChangeAsync(connection, ChangeTopics.Approval, id, System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = "grant.revoked", ["agent"] = grant.Agent, ["by"] = by }), ct).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (revoked)
+        {
+            _notifier.Pulse();
+        }
+
+        return revoked;
+    }
+
+    private static void BindApproval(SqliteCommand command, ApprovalRecord approval)
+    {
+        command.Parameters.AddWithValue("$id", approval.Id);
+        command.Parameters.AddWithValue("$state", ApprovalNames.Name(approval.State));
+        command.Parameters.AddWithValue("$revision", approval.Revision);
+        command.Parameters.AddWithValue("$agent", approval.Agent);
+        command.Parameters.AddWithValue("$tool", approval.Tool);
+        command.Parameters.AddWithValue("$digest", approval.Digest);
+        command.Parameters.AddWithValue("$created", SqliteFormat.FormatTimestamp(approval.CreatedAt));
+        command.Parameters.AddWithValue("$record", ApprovalJson.Serialize(approval));
+    }
+
+    private static string ApprovalPayload(ApprovalRecord a) =>
+        System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object> { ["event"] = "approval", ["state"] = ApprovalNames.Name(a.State), ["agent"] = a.Agent, ["revision"] = a.Revision });
 
     private static string StopPayload(string what, string scope, string target, string by, string reason) =>
         System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["event"] = what, ["scope"] = scope, ["target"] = target, ["by"] = by, ["reason"] = reason });

@@ -74,7 +74,7 @@ internal sealed class Site : IAsyncDisposable
 
     public string AgentToken(string agent) => _agentTokens[agent];
 
-    public static async Task<Site> StartAsync(string policy, IReadOnlyList<string> agents)
+    public static async Task<Site> StartAsync(string policy, IReadOnlyList<string> agents, string extraConfig = "")
     {
         var site = new Site(Directory.CreateTempSubdirectory("warden-web-e2e-").FullName);
         Directory.CreateDirectory(Path.Combine(site.Root, "policy"));
@@ -89,6 +89,7 @@ internal sealed class Site : IAsyncDisposable
               workplace:
                 command: [dotnet, "{Repo.WorkplaceDll}", --data, "{site.WorkplaceDir}", --slow-ms, "0"]
                 connection: shared
+            {extraConfig}
             """);
         var config = ConfigLoader.Parse(File.ReadAllText(site.ConfigPath), site.ConfigPath, site.Root);
         await using (var store = StoreFactory.Create(config, TimeProvider.System))

@@ -66,6 +66,9 @@ public sealed class CallContext : IConditionContext
 
     internal ToolClasses EffectiveClasses { get; set; }
 
+    /// <summary>The tool's classes as policy decided them (annotations with policy's overrides), or as annotated before policy ran.</summary>
+    public ToolClasses Classes => EffectiveClasses == ToolClasses.None ? AnnotatedClasses : EffectiveClasses;
+
     string IConditionContext.AgentName => Agent.Name;
 
     IReadOnlyList<string> IConditionContext.AgentGroups => EffectiveGroups ?? Agent.Groups;

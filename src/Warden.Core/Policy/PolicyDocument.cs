@@ -38,7 +38,12 @@ public readonly record struct SourceSpan(string File, int Line, int Column)
 }
 
 /// <summary>An agent's entry.</summary>
-public sealed record AgentEntry(string Name, IReadOnlyList<string> Groups, SourceSpan At);
+/// <param name="Name">The agent.</param>
+/// <param name="Groups">Its groups.</param>
+/// <param name="At">Where it is written.</param>
+/// <param name="TrustClientConfirmation">True when the person at the agent's MCP client may confirm its calls
+/// (approver group <c>client_user</c>); for single-user desktop setups, never for destructive or outbound calls.</param>
+public sealed record AgentEntry(string Name, IReadOnlyList<string> Groups, SourceSpan At, bool TrustClientConfirmation = false);
 
 /// <summary>A named list: values inline or read from a file.</summary>
 public sealed record ListEntry(string Name, IReadOnlyList<string> Values, SourceSpan At);

@@ -83,9 +83,10 @@ public sealed class PolicyParser
             foreach (var (k, val) in agents.Children)
             {
                 var name = r.String(k, "agent name") ?? "";
-                var entry = r.Mapping(val, $"agents.{name}", "groups");
+                var entry = r.Mapping(val, $"agents.{name}", "groups", "trust_client_confirmation");
                 var groups = r.StringList(YamlReader.Get(entry, "groups"), $"agents.{name}.groups");
-                if (!_doc.Agents.TryAdd(name, new AgentEntry(name, groups, At(file, k))))
+                var trust = r.Bool(YamlReader.Get(entry, "trust_client_confirmation"), $"agents.{name}.trust_client_confirmation") ?? false;
+                if (!_doc.Agents.TryAdd(name, new AgentEntry(name, groups, At(file, k), trust)))
                 {
                     r.Error(k, $"agent '{name}' is listed twice (first at {_doc.Agents[name].At})");
                 }

@@ -29,6 +29,15 @@ public enum StopScope : byte
 /// <param name="IsPause">True when a breaker paused the agent.</param>
 public sealed record StopRecord(string Id, StopScope Scope, string Target, string By, string Reason, DateTimeOffset At, bool IsPause = false)
 {
+    /// <summary>True when the stop covers a call of this agent, session and server.</summary>
+    public bool Covers(string agent, string session, string server) => Scope switch
+    {
+        StopScope.All => true,
+        StopScope.Agent => agent == Target,
+        StopScope.Session => session == Target,
+        _ => server == Target,
+    };
+
     /// <summary>True when the stop covers the call.</summary>
     public bool Covers(CallContext call) => Scope switch
     {

@@ -65,6 +65,34 @@ public interface IWardenStore : IAsyncDisposable
     /// <summary>The stops in force, oldest first.</summary>
     ValueTask<IReadOnlyList<StopRecord>> ListStopsAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Records a new approval and publishes it (topic <see cref="ChangeTopics.Approval"/>, key = its id, payload =
+    /// JSON <c>{state, agent, revision}</c>) in the same transaction.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An approval with that id exists already.</exception>
+    ValueTask AddApprovalAsync(Approvals.ApprovalRecord approval, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads an approval; null when there is none with that id.</summary>
+    ValueTask<Approvals.ApprovalRecord?> GetApprovalAsync(string id, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists approvals, newest first.</summary>
+    ValueTask<IReadOnlyList<Approvals.ApprovalRecord>> ListApprovalsAsync(ApprovalQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Replaces an approval only if its stored revision is still <paramref name="expectedRevision"/> (compare-and-set),
+    /// and publishes the change in the same transaction. When the update approves with a remembered grant, the grant
+    /// is stored in that transaction too.
+    /// </summary>
+    /// <returns>False when the approval changed since it was read (or does not exist): nothing was written.</returns>
+    ValueTask<bool> UpdateApprovalAsync(Approvals.ApprovalRecord updated, int expectedRevision, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists remembered grants, newest first: the active ones at <paramref name="now"/>, or all.</summary>
+    ValueTask<IReadOnlyList<Approvals.RememberedGrant>> ListGrantsAsync(DateTimeOffset now, bool includeInactive = false, CancellationToken cancellationToken = default);
+
+    /// <summary>Revokes a grant and publishes the change (topic <see cref="ChangeTopics.Approval"/>, key = the grant's id).</summary>
+    /// <returns>False when no active grant has that id.</returns>
+    ValueTask<bool> RevokeGrantAsync(string id, string by, DateTimeOffset at, CancellationToken cancellationToken = default);
+
     /// <summary>Appends a change to the feed every process on this store watches.</summary>
     /// <returns>The change's id, increasing across the store (a later publish gets a larger id; ids may have gaps).</returns>
     ValueTask<long> PublishChangeAsync(string topic, string key, string? payload, CancellationToken cancellationToken = default);
@@ -106,4 +134,23 @@ public static class ChangeTopics
 
     /// <summary>An approval changed state.</summary>
     public const string Approval = "approval";
+}
+
+/// <summary>Which approvals to list; unset fields do not filter.</summary>
+public sealed record ApprovalQuery
+{
+    /// <summary>Only approvals in this state.</summary>
+    public Approvals.ApprovalState? State { get; init; }
+
+    /// <summary>Only this agent's.</summary>
+    public string? Agent { get; init; }
+
+    /// <summary>Only calls of this tool (as the upstream knows it).</summary>
+    public string? Tool { get; init; }
+
+    /// <summary>Only approvals of this exact call (digest including the policy version).</summary>
+    public string? Digest { get; init; }
+
+    /// <summary>At most this many, newest first.</summary>
+    public int Limit { get; init; } = 100;
 }

@@ -35,7 +35,7 @@ public sealed record ToolAnnotationsView(bool? ReadOnlyHint, bool? DestructiveHi
 /// <param name="Reason">Why; for a refused call, what to tell the model.</param>
 /// <param name="PolicyVersion">The policy version.</param>
 /// <param name="Status">decided, pending, completed or failed.</param>
-public sealed record DecisionView(string DecisionId, string Effect, bool Forward, string Rule, string? Reason, string PolicyVersion, string Status);
+public sealed record DecisionView(string DecisionId, string Effect, bool Forward, string Rule, string? Reason, string PolicyVersion, string Status, string? ApprovalId = null);
 
 /// <summary>POST /api/v1/decisions/{id}/outcome.</summary>
 /// <param name="Status">completed or failed.</param>
@@ -69,11 +69,13 @@ internal sealed class DecisionRegistry(TimeProvider time)
 
         public required string Agent { get; init; }
 
-        public required Permit Permit { get; init; }
+        public required Permit Permit { get; set; }
 
         public required DateTimeOffset At { get; init; }
 
         public string Status { get; set; } = "decided";
+
+        public string? ApprovalId { get; init; }
 
         public TaskCompletionSource Resolved { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -81,10 +83,26 @@ internal sealed class DecisionRegistry(TimeProvider time)
     public Entry Add(string agent, Permit permit)
     {
         Sweep();
-        var entry = new Entry { Id = "dec_" + Guid.NewGuid().ToString("N")[..20], Agent = agent, Permit = permit, At = time.GetUtcNow() };
+        var entry = new Entry { Id = "dec_" + Guid.NewGuid().ToString("N")[..20], Agent = agent, Permit = permit, At = time.GetUtcNow(), ApprovalId = permit.ApprovalId };
         _entries[entry.Id] = entry;
 
-        // Until approvals exist nothing stays pending: every decision is final when made.
+        if (permit.Final is { } final)
+        {
+            // An ask: pending until a human decides; the wait endpoint resolves then.
+            entry.Status = "pending";
+            _ = final.ContinueWith(
+                t =>
+                {
+                    entry.Permit = t.IsCompletedSuccessfully ? t.Result : new Permit(permit.Decision, forward: false, "denied: the approval could not be completed");
+                    entry.Status = "decided";
+                    entry.Resolved.TrySetResult();
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+            return entry;
+        }
+
         entry.Resolved.TrySetResult();
         return entry;
     }
@@ -132,7 +150,7 @@ public static class DecisionEndpoints
     private static DecisionView View(DecisionRegistry.Entry e)
     {
         var d = e.Permit.Decision;
-        return new DecisionView(e.Id, d.IsError ? "error" : EffectNames.Name(d.Effect), e.Permit.Forward, d.RuleId, e.Permit.Forward ? d.Reason : e.Permit.Message, d.PolicyVersion, e.Status);
+        return new DecisionView(e.Id, d.IsError ? "error" : EffectNames.Name(d.Effect), e.Permit.Forward, d.RuleId, e.Permit.Forward ? d.Reason : e.Permit.Message, d.PolicyVersion, e.Status, e.ApprovalId);
     }
 
     private static async Task<IResult> DecideAsync(DecideRequest request, ClaimsPrincipal user, ICallDecider decider, DecisionRegistry registry, WardenConfig config, TimeProvider time, CancellationToken ct)

@@ -6,6 +6,7 @@ using ModelContextProtocol.Protocol;
 using Warden.Core.Audit;
 using Warden.Core.Pipeline;
 using Warden.Core.Policy;
+using Warden.Gateway.Approvals;
 using Warden.Gateway.Mcp;
 
 namespace Warden.Gateway.Audit;
@@ -24,40 +25,62 @@ namespace Warden.Gateway.Audit;
 /// </remarks>
 internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : ICallDecider
 {
-    public async ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
+    public async ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken, IWaitingCaller? caller = null)
     {
-        var permit = await inner.DecideAsync(call, cancellationToken).ConfigureAwait(false);
+        var permit = await inner.DecideAsync(call, cancellationToken, caller).ConfigureAwait(false);
+        return await RecordAsync(call, permit, decided: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    // A call released after approval: its decision (ask) is recorded already; what is recorded now is the intent,
+    // or the refusal if a stop or a limit holds it back at the moment of release.
+    public async ValueTask<Permit> AdmitAsync(CallContext call, Decision approved, CancellationToken cancellationToken)
+    {
+        var permit = await inner.AdmitAsync(call, approved, cancellationToken).ConfigureAwait(false);
+        return await RecordAsync(call, permit, decided: !permit.Forward, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<Permit> RecordAsync(CallContext call, Permit permit, bool decided, CancellationToken cancellationToken)
+    {
         var d = permit.Decision;
         var callId = AuditLog.NewCallId();
         var actor = "agent:" + call.Agent.Name;
         var effect = d.IsError ? "error" : EffectNames.Name(d.Effect);
-        // Built on the writer's thread: the decision path pays for a closure and a queue write, not for
-        // serializing and masking the arguments. CallContext and the decision are immutable by then.
-        var received = call.ReceivedAt == default ? audit.Time.GetUtcNow() : call.ReceivedAt;
-        audit.Record(() => new AuditEvent
+        if (decided)
         {
-            Time = received,
-            Kind = AuditKinds.Decision,
-            Actor = actor,
-            Agent = call.Agent.Name,
-            Session = call.SessionId,
-            Call = callId,
-            Server = call.Server,
-            Tool = call.Target,
-            Effect = effect,
-            Rule = d.RuleId,
-            PolicyVersion = d.PolicyVersion,
-            Context = AuditLog.DecisionContext(call),
-            Arguments = audit.Digester.MaskArguments(call.Arguments),
-            Detail = AuditLog.Json(w =>
+            // Built on the writer's thread: the decision path pays for a closure and a queue write, not for
+            // serializing and masking the arguments. CallContext and the decision are immutable by then.
+            var received = call.ReceivedAt == default ? audit.Time.GetUtcNow() : call.ReceivedAt;
+            audit.Record(() => new AuditEvent
             {
-                w.WriteBoolean("forward", permit.Forward);
-                if (d.Reason is { } reason)
+                Time = received,
+                Kind = AuditKinds.Decision,
+                Actor = actor,
+                Agent = call.Agent.Name,
+                Session = call.SessionId,
+                Call = callId,
+                Server = call.Server,
+                Tool = call.Target,
+                Effect = effect,
+                Rule = d.RuleId,
+                PolicyVersion = d.PolicyVersion,
+                Context = AuditLog.DecisionContext(call),
+                Arguments = audit.Digester.MaskArguments(call.Arguments),
+                Detail = AuditLog.Json(w =>
                 {
-                    w.WriteString("reason", reason);
-                }
-            }),
-        });
+                    w.WriteBoolean("forward", permit.Forward);
+                    if (d.Reason is { } reason)
+                    {
+                        w.WriteString("reason", reason);
+                    }
+
+                    if (!permit.Forward && d.Effect != Core.Effect.Deny)
+                    {
+                        // An ask that waits, a refusal by approvals: what the agent was told.
+                        w.WriteString("message", permit.Message);
+                    }
+                }),
+            });
+        }
 
         if (!permit.Forward)
         {

@@ -7,7 +7,7 @@ namespace Warden.Gateway.Configuration;
 /// <summary>Loads <c>warden.yaml</c>, reporting every problem with file, line and column.</summary>
 public static partial class ConfigLoader
 {
-    private static readonly string[] TopFields = ["listen", "data_dir", "store", "audit", "servers", "webhooks", "policy", "tool_separator", "mcp"];
+    private static readonly string[] TopFields = ["listen", "data_dir", "store", "audit", "servers", "webhooks", "policy", "tool_separator", "mcp", "approvals"];
     private static readonly string[] ServerFields = ["command", "args", "env", "cwd", "url", "headers", "connection", "prefix", "labels", "connect_timeout", "call_timeout"];
 
     /// <summary>Reads and validates a config file.</summary>
@@ -161,6 +161,30 @@ public static partial class ConfigLoader
             r.Error(badHooks, "webhooks must be a list");
         }
 
+        var approvals = new Approvals.ApprovalOptions();
+        if (r.Mapping(YamlReader.Get(root, "approvals"), "approvals", "default_timeout", "default_mode", "max_pending_per_agent", "progress_interval") is { } am)
+        {
+            var mode = r.String(YamlReader.Get(am, "default_mode"), "approvals.default_mode");
+            if (mode is not (null or "hold" or "defer"))
+            {
+                r.Error(YamlReader.Get(am, "default_mode"), $"approvals.default_mode must be hold or defer, not '{mode}'");
+            }
+
+            var maxPending = r.Integer(YamlReader.Get(am, "max_pending_per_agent"), "approvals.max_pending_per_agent");
+            if (maxPending is < 1 or > 100_000)
+            {
+                r.Error(YamlReader.Get(am, "max_pending_per_agent"), "approvals.max_pending_per_agent must be between 1 and 100000");
+            }
+
+            approvals = new Approvals.ApprovalOptions
+            {
+                DefaultTimeout = r.Duration(YamlReader.Get(am, "default_timeout"), "approvals.default_timeout") ?? approvals.DefaultTimeout,
+                DefaultMode = mode == "defer" ? Core.Approvals.ApprovalMode.Defer : Core.Approvals.ApprovalMode.Hold,
+                MaxPendingPerAgent = (int)Math.Clamp(maxPending ?? approvals.MaxPendingPerAgent, 1, 100_000),
+                ProgressInterval = r.Duration(YamlReader.Get(am, "progress_interval"), "approvals.progress_interval") ?? approvals.ProgressInterval,
+            };
+        }
+
         var store = r.String(YamlReader.Get(root, "store"), "store") ?? "sqlite";
         if (store != "sqlite" && !store.StartsWith("postgres://", StringComparison.Ordinal) && !store.StartsWith("postgresql://", StringComparison.Ordinal))
         {
@@ -175,6 +199,7 @@ public static partial class ConfigLoader
             Audit = audit,
             Servers = servers,
             Webhooks = webhooks,
+            Approvals = approvals,
             Policy = r.String(YamlReader.Get(root, "policy"), "policy"),
             ToolSeparator = sep,
             Mcp = mcp,

@@ -21,6 +21,9 @@ public sealed class WardenConfig
     /// <summary>Webhook receivers (approval requests, breaker trips).</summary>
     public IReadOnlyList<WebhookConfig> Webhooks { get; init; } = [];
 
+    /// <summary>Defaults for human approval (timeout, mode, flood cap).</summary>
+    public Approvals.ApprovalOptions Approvals { get; init; } = new();
+
     /// <summary>Policy file or folder; relative to the config file.</summary>
     public string? Policy { get; init; }
 

@@ -330,7 +330,14 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             ReceivedAt = _time.GetUtcNow(),
         };
 
-        var permit = await _decider.DecideAsync(call, cancellationToken).ConfigureAwait(false);
+        // In a stateful session the handler's token follows the session, not the POST that carries the call.
+        // Clients cancel by dropping that POST (the C# SDK sends no notifications/cancelled over Streamable
+        // HTTP), and without an event store the answer could never reach them anyway: treat it as a cancel.
+        // A call held for approval is withdrawn the same way.
+        using var agentGone = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, RequestAborted());
+        cancellationToken = agentGone.Token;
+
+        var permit = await _decider.DecideAsync(call, cancellationToken, new WaitingCaller(context)).ConfigureAwait(false);
         if (!permit.Forward)
         {
             return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = permit.Message }] };
@@ -350,12 +357,6 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
             route = Pool.Progress.Register(context.Server, agentToken);
             forwarded.Meta!["progressToken"] = route.UpstreamToken;
         }
-
-        // In a stateful session the handler's token follows the session, not the POST that carries the call.
-        // Clients cancel by dropping that POST (the C# SDK sends no notifications/cancelled over Streamable
-        // HTTP), and without an event store the answer could never reach them anyway: treat it as a cancel.
-        using var agentGone = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, RequestAborted());
-        cancellationToken = agentGone.Token;
 
         Interlocked.Increment(ref session.InFlight);
         using var active = session.Track(context.Server);

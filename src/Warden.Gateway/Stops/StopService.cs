@@ -50,6 +50,9 @@ public sealed partial class StopService
         _logger = loggerFactory.CreateLogger("Warden.Stops");
     }
 
+    /// <summary>Fires once a stop issued here is in effect (pending approvals in its scope are voided on it).</summary>
+    public event Action<StopRecord>? Issued;
+
     /// <summary>The stops in force in this process.</summary>
     public IReadOnlyList<StopRecord> Active => _table.Stops;
 
@@ -108,6 +111,7 @@ public sealed partial class StopService
         // finish ("exactly N deletions reach the mailbox"). An operator's stop cancels them.
         await _gate.DrainAsync(CancellationToken.None).ConfigureAwait(false);
         var cancelled = pause ? 0 : _tracker.Cancel(stop);
+        Issued?.Invoke(stop);
         var forwardedAtBarrier = _tracker.Registered;
         var inEffectAfter = _time.GetElapsedTime(started);
 

@@ -20,11 +20,14 @@ public sealed class AuditingCallDeciderTests : IAsyncDisposable
     /// <summary>A decider that always decides the same, standing in for the pipeline (stops, policy, limits).</summary>
     private sealed class Fixed(Effect effect) : ICallDecider
     {
-        public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken)
+        public ValueTask<Permit> DecideAsync(CallContext call, CancellationToken cancellationToken, Warden.Gateway.Approvals.IWaitingCaller? caller = null)
         {
             var d = new Decision(effect, "the-rule", "because", "v7");
             return ValueTask.FromResult(new Permit(d, effect == Effect.Allow, d.AgentMessage));
         }
+
+        public ValueTask<Permit> AdmitAsync(CallContext call, Decision approved, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(new Permit(approved, forward: true, "allowed"));
     }
 
     private AuditingCallDecider Decider(Effect effect, string onFailure = "deny", string writeTimeout = "2s")

@@ -174,6 +174,41 @@ internal sealed class WardenGateway : IAsyncDisposable
         return JsonNode.Parse(text)!["token"]!.GetValue<string>();
     }
 
+    /// <summary>Adds an operator or approver (<paramref name="route"/>: operators, approvers); returns its token.</summary>
+    public async Task<string> AddPrincipalAsync(string route, string name, params string[] groups)
+    {
+        using var response = await ApiAsync(HttpMethod.Post, route, OperatorToken, new { name, groups });
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"adding {route} {name}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!["token"]!.GetValue<string>();
+    }
+
+    /// <summary>Lists approvals as the operator.</summary>
+    public async Task<List<JsonNode>> ApprovalsAsync(string? state = null, int limit = 200)
+    {
+        using var response = await ApiAsync(HttpMethod.Get, $"approvals?limit={limit}" + (state is null ? "" : "&state=" + state), OperatorToken);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"approvals: {(int)response.StatusCode} {text}");
+        return [.. JsonNode.Parse(text)!["approvals"]!.AsArray().Select(a => a!)];
+    }
+
+    /// <summary>Reads one approval as the operator.</summary>
+    public async Task<JsonNode> ApprovalAsync(string id)
+    {
+        using var response = await ApiAsync(HttpMethod.Get, "approvals/" + id, OperatorToken);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"approval {id}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    /// <summary>Decides an approval with a token, on the digest shown in <paramref name="approval"/> unless another is given.</summary>
+    public async Task<(HttpStatusCode Status, string Body)> DecideAsync(JsonNode approval, string token, string decision, string? reason = null, string? digest = null, string? rememberFor = null)
+    {
+        using var response = await ApiAsync(HttpMethod.Post, $"approvals/{approval["id"]!.GetValue<string>()}/decision", token,
+            new { decision, reason, digest = digest ?? approval["digest"]!.GetValue<string>(), rememberFor });
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     public async Task<JsonNode> StatusAsync()
     {
         using var response = await ApiAsync(HttpMethod.Get, "status", OperatorToken);
