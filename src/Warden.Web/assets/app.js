@@ -254,7 +254,7 @@ class PendingList {
       h('td', { class: 'mono', text: a.session || '—' }),
       h('td', { text: rule }),
       age, left);
-    const search = [name, a.agent, a.session, rule, a.server, a.tool, pick(a, 'reason')].join(' ').toLowerCase();
+    const search = [name, a.agent, a.session, rule, a.server, a.tool, pick(a, 'reason'), JSON.stringify(a.arguments ?? null)].join(' ').toLowerCase();
     return { tr, age, left, search, created: createdMs(a), expires: expiresMs(a) };
   }
   reset() {
@@ -320,7 +320,7 @@ class PendingList {
 }
 
 function approvalsView(main) {
-  const filter = h('input', { type: 'search', id: 'approval-filter', placeholder: 'agent, tool, rule, session…', autocomplete: 'off' });
+  const filter = h('input', { type: 'search', id: 'approval-filter', placeholder: 'agent, tool, rule, session, argument text…', autocomplete: 'off' });
   const tbody = h('tbody', { id: 'pending-rows' });
   const table = h('table', { id: 'pending-table', 'aria-describedby': 'pending-help' },
     h('caption', { class: 'visually-hidden', text: 'Calls waiting for approval, newest first' }),
