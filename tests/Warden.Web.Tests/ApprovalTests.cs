@@ -105,6 +105,7 @@ public sealed class ApprovalTests(ApprovalFixture fx, ITestOutputHelper output) 
 
         var row = await WaitForPendingRowAsync(page, "workplace__post_message");
         Assert.Equal("still here", await page.EvaluateAsync<string>("() => window.__noReload"));
+        Assert.DoesNotContain("null", await page.Locator("main").TextContentAsync(), StringComparison.Ordinal);
         var cells = await row.Locator("td").AllTextContentsAsync();
         Assert.Contains(ApprovalFixture.Poster, cells);
         Assert.Contains("posting-needs-a-human", cells);

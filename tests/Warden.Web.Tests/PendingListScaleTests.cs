@@ -99,7 +99,7 @@ public sealed class PendingListScaleTests(ITestOutputHelper output)
         var openMs = sw.ElapsedMilliseconds;
         await page.GoBackAsync();
         await page.Locator($"#pending-rows tr >> nth={Count - 1}").WaitForAsync();
-        await Dashboard.ScreenshotAsync(page, "approvals-1000");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Repo.Screenshots, "approvals-1000.png") });
 
         var load = File.ReadAllText("/proc/loadavg").Trim();
         output.WriteLine($"1,000 pending approvals (loadavg {load}):");

@@ -329,12 +329,12 @@ function approvalsView(main) {
       h('th', { scope: 'col', text: 'Rule' }), h('th', { scope: 'col', class: 'num', text: 'Age' }), h('th', { scope: 'col', class: 'num', text: 'Time left' }))),
     tbody);
   const empty = h('p', { class: 'muted', id: 'pending-empty' });
-  main.append(
+  main.append(...[
     h('h1', { text: 'Pending approvals' }),
     h('p', { id: 'pending-help', class: 'muted', text: 'Calls held until a person decides. The list updates live; open a call to see its arguments and decide.' }),
     S.approvalsAvailable ? null : notice('This gateway has no approvals API yet.', 'error'),
     h('div', { class: 'toolbar' }, field('Filter', filter)),
-    empty, table);
+    empty, table].filter(Boolean));
   const list = new PendingList(table, tbody, empty);
   S.list = list;
   list.reset();
