@@ -15,6 +15,7 @@ var root = new RootCommand("Warden: a control plane for AI agents. It proxies MC
     StopCommands.Stop(),
     StopCommands.Resume(),
     StopCommands.List(),
+    ApprovalCommands.Create(),
     AuditCommands.Create(),
 };
 root.Options.Add(CommonOptions.NoColor);

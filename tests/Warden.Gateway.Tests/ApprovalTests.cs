@@ -37,7 +37,7 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
             timeout: 2s
           - id: posting-needs-a-human
             match: { server: workplace, tool: post_message }
-            when: args.topic != 'quick' && args.topic != 'payroll'
+            when: args.topic != 'quick' && args.topic != 'payroll' && args.topic != 'vpn-help'
             effect: ask
             approvers: [team-leads]
             timeout: 15m
@@ -47,6 +47,13 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
             effect: ask
             approvers: [team-leads]
             two_person: true
+          - id: posting-deferred
+            description: clients that give up after 60 s (the TypeScript SDK's default) are answered at once
+            match: { server: workplace, tool: post_message }
+            when: args.topic == 'vpn-help'
+            effect: ask
+            mode: defer
+            approvers: [team-leads]
           - id: sharing-waits-deferred
             match: { server: workplace, tool: share_document }
             effect: ask
@@ -418,5 +425,95 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
         var waited = JsonNode.Parse(await (await fx.Gateway.ApiAsync(HttpMethod.Get, $"decisions/{decisionId}/wait?timeoutSeconds=30", fx.Docs)).Content.ReadAsStringAsync())!;
         Assert.True(waited["forward"]!.GetValue<bool>());
         Assert.Equal("decided", waited["status"]!.GetValue<string>());
+    }
+
+    private Task<Processes.Result> WardenAsync(string token, params string[] args) => Processes.RunAsync("dotnet", [Repo.WardenDll, .. args], new Dictionary<string, string?>
+    {
+        ["WARDEN_CREDENTIALS"] = fx.Temp.File("no-credentials.json"),
+        ["WARDEN_URL"] = fx.Gateway.BaseUri.ToString(),
+        ["WARDEN_TOKEN"] = token,
+    });
+
+    [Fact]
+    public async Task Cli_ListsShowsAndDecides_WithAnApproverToken_AndRefusesAgentsAndTheirOwnCalls()
+    {
+        var client = await fx.Gateway.ConnectAsync(fx.Agent);
+        var text = "from the terminal " + Guid.NewGuid().ToString("N")[..6];
+        var call = client.CallAsync("workplace__post_message", new { topic = "general", text });
+        var id = (await PendingForAsync(text))["id"]!.GetValue<string>();
+
+        var list = await WardenAsync(fx.Lead1, "approvals", "list", "--json");
+        Assert.True(list.ExitCode == 0, list.StdErr);
+        Assert.Contains(System.Text.Json.JsonDocument.Parse(list.StdOut).RootElement.GetProperty("approvals").EnumerateArray(), a => a.GetProperty("id").GetString() == id);
+
+        var show = await WardenAsync(fx.Lead1, "approvals", "show", id);
+        Assert.True(show.ExitCode == 0, show.StdErr);
+        Assert.Contains(text, show.StdOut);
+        Assert.Contains("posting-needs-a-human", show.StdOut);
+
+        var asAgent = await WardenAsync(fx.Agent, "approvals", "approve", id);
+        Assert.Equal(4, asAgent.ExitCode);
+        var own = await WardenAsync(fx.SameName, "approvals", "approve", id);
+        Assert.Equal(4, own.ExitCode);
+        Assert.Contains("made this call", own.StdErr);
+        var badDigest = await WardenAsync(fx.Lead1, "approvals", "approve", id, "--digest", new string('a', 64));
+        Assert.NotEqual(0, badDigest.ExitCode);
+        Assert.Empty(Posts(text));
+
+        var approve = await WardenAsync(fx.Lead1, "approvals", "approve", id, "--reason", "checked the advice");
+        Assert.True(approve.ExitCode == 0, approve.StdErr);
+        Assert.Contains("approved", approve.StdOut);
+        Assert.NotEqual(true, (await call).IsError);
+        Assert.Single(Posts(text));
+
+        var deny = await WardenAsync(fx.Lead1, "approvals", "deny", id, "--reason", "too late");
+        Assert.NotEqual(0, deny.ExitCode);
+    }
+
+    private async Task<JsonNode> TypeScriptCallAsync(string text)
+    {
+        var run = await Processes.RunAsync(
+            "node",
+            [Path.Combine(Repo.NodeClientDir, "client.mjs"), fx.Gateway.McpUri.ToString(), fx.Agent, "workplace__post_message", System.Text.Json.JsonSerializer.Serialize(new { topic = "vpn-help", text })],
+            workingDirectory: Repo.NodeClientDir);
+        Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StdErr}");
+        return JsonNode.Parse(run.StdOut)!["result"]!;
+    }
+
+    private static string ResultText(JsonNode result) => result["content"]![0]!["text"]!.GetValue<string>();
+
+    [Fact]
+    public async Task ForumIncident_TypeScriptClientWithDefaultTimeout_DeferMode_PostsOnlyTheApprovedTextOnce()
+    {
+        // The incident: an assistant answering a colleague's question posted wrong advice itself. Here the post
+        // waits for a team lead; the official TypeScript SDK client (default 60 s request timeout) is answered at once.
+        var text = "To reach the VPN, set verify_tls: false " + Guid.NewGuid().ToString("N")[..6];
+        var first = await TypeScriptCallAsync(text);
+        Assert.True(first["isError"]!.GetValue<bool>());
+        Assert.Contains("pending approval apr_", ResultText(first));
+        Assert.Empty(Posts(text));
+
+        var pending = await PendingForAsync(text);
+        Assert.Equal("defer", pending["mode"]!.GetValue<string>());
+        var denied = await fx.Gateway.DecideAsync(pending, fx.Lead1, "deny", reason: "disabling TLS verification exposes credentials");
+        Assert.Equal(HttpStatusCode.OK, denied.Status);
+        var told = await TypeScriptCallAsync(text);
+        Assert.True(told["isError"]!.GetValue<bool>());
+        Assert.Contains("disabling TLS verification exposes credentials", ResultText(told));
+        Assert.Empty(Posts(text));
+
+        // The corrected answer is approved and posted once, exactly as approved.
+        var fixedText = "To reach the VPN, install the corp CA bundle " + Guid.NewGuid().ToString("N")[..6];
+        Assert.True((await TypeScriptCallAsync(fixedText))["isError"]!.GetValue<bool>());
+        var second = await PendingForAsync(fixedText);
+        Assert.Equal(HttpStatusCode.OK, (await fx.Gateway.DecideAsync(second, fx.Lead2, "approve")).Status);
+        Assert.Empty(Posts(fixedText));
+        var ran = await TypeScriptCallAsync(fixedText);
+        Assert.False(ran["isError"]?.GetValue<bool>() ?? false);
+        var post = Assert.Single(Posts(fixedText));
+        Assert.Equal("vpn-help", post["arguments"]!["topic"]!.GetValue<string>());
+        // A further retry asks again: one approval, one post.
+        Assert.True((await TypeScriptCallAsync(fixedText))["isError"]!.GetValue<bool>());
+        Assert.Single(Posts(fixedText));
     }
 }

@@ -24,7 +24,8 @@ public sealed class DecisionApiTests(DecisionApiTests.Fixture fx) : IClassFixtur
         internal override async Task<WardenGateway> StartAsync(TempDir temp)
         {
             WorkplaceData = temp.Sub("workplace");
-            var gateway = await WardenGateway.StartAsync(TestUpstreams.Workplace("workplace", WorkplaceData), policy: await File.ReadAllTextAsync(Repo.WorkplacePolicy), temp: temp);
+            // Defer by default: a call the policy asks about is answered at once, so both paths can be compared.
+            var gateway = await WardenGateway.StartAsync(TestUpstreams.Workplace("workplace", WorkplaceData), policy: await File.ReadAllTextAsync(Repo.WorkplacePolicy), extraYaml: "approvals: { default_mode: defer }", temp: temp);
             Assistant = await gateway.AddAgentAsync("inbox-helper", "assistants");
             return gateway;
         }
@@ -65,6 +66,17 @@ public sealed class DecisionApiTests(DecisionApiTests.Fixture fx) : IClassFixtur
         var decision = (await response.Content.ReadFromJsonAsync<JsonNode>())!;
         var forward = decision["forward"]!.GetValue<bool>();
         var rule = decision["rule"]!.GetValue<string>();
+
+        if (decision["effect"]!.GetValue<string>() == "ask")
+        {
+            // Both wait for a person: the gateway (defer mode) and the API name the approval and the rule.
+            Assert.False(forward);
+            Assert.Equal("pending", decision["status"]!.GetValue<string>());
+            Assert.StartsWith("apr_", decision["approvalId"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Contains("pending approval apr_", gatewayText, StringComparison.Ordinal);
+            Assert.Contains(rule, gatewayText, StringComparison.Ordinal);
+            return;
+        }
 
         // The gateway forwarded exactly when the API says forward; refusals carry the same rule and message.
         Assert.Equal(forward, viaGateway.IsError != true || !gatewayText.StartsWith("denied", StringComparison.Ordinal));

@@ -63,20 +63,24 @@ public sealed class PolicyTests(PolicyTests.Fixture fx) : IClassFixture<PolicyTe
     }
 
     [Fact]
-    public async Task CallTool_RuleAsksForApproval_IsRefusedAsNotYetAvailableAndNeverReachesTheUpstream()
+    public async Task CallTool_RuleAsksForApproval_IsHeldAndNeverReachesTheUpstreamUntilDecided()
     {
         var client = await fx.Gateway.ConnectAsync(fx.Assistant);
 
-        var send = await client.CallAsync("workplace__send_mail", new { to = new[] { "someone@outside.example" }, subject = "hi", body = "leak" });
-        Assert.True(send.IsError);
-        Assert.Contains("posting-needs-a-human", send.Text());
-        Assert.Contains("effect not yet available", send.Text());
+        // Held: the call waits for a person; here the agent gives up, which withdraws the approval.
+        using (var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.CallAsync("workplace__send_mail", new { to = new[] { "someone@outside.example" }, subject = "hi", body = "leak" }, giveUp.Token));
+        }
 
-        var bulk = await client.CallAsync("workplace__delete_mail", new { ids = new[] { "mail-010", "mail-011", "mail-012", "mail-013", "mail-014", "mail-015" } });
-        Assert.True(bulk.IsError);
-        Assert.Contains("bulk-delete-needs-a-human", bulk.Text());
-        Assert.Contains("effect not yet available", bulk.Text());
+        using (var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.CallAsync("workplace__delete_mail", new { ids = new[] { "mail-010", "mail-011", "mail-012", "mail-013", "mail-014", "mail-015" } }, giveUp.Token));
+        }
 
+        var approvals = await fx.Gateway.ApprovalsAsync();
+        Assert.Contains(approvals, a => a["rule"]!.GetValue<string>() == "posting-needs-a-human" && a["tool"]!.GetValue<string>() == "send_mail");
+        Assert.Contains(approvals, a => a["rule"]!.GetValue<string>() == "bulk-delete-needs-a-human" && a["tool"]!.GetValue<string>() == "delete_mail");
         Assert.DoesNotContain("send_mail", Logged());
         Assert.DoesNotContain(TestUpstreams.OperationsLog(fx.WorkplaceData), o => o["tool"]!.GetValue<string>() == "delete_mail" && o["arguments"]!["ids"]!.AsArray().Count == 6);
 

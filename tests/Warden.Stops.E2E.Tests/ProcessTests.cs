@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Diagnostics;
 using System.Net;
 using Microsoft.Data.Sqlite;
@@ -102,6 +103,48 @@ public sealed class ProcessTests(ITestOutputHelper output)
         }, TimeSpan.FromSeconds(60)), text);
         Assert.Contains("stopped by ops at", text);
         Assert.Contains("before the crash", text);
+    }
+
+    [Fact]
+    public async Task A_call_held_for_approval_when_Warden_is_killed_is_abandoned_after_restart_and_never_runs()
+    {
+        const string asks = """
+              - id: posting-needs-a-human
+                match: { server: workplace, tool: post_message }
+                effect: ask
+                approvers: [team-leads]
+            """;
+        await using var site = await Site.CreateAsync(Site.Policy(extraRules: asks), slowMs: 0);
+        var port = Ports.Free();
+        var url = $"http://127.0.0.1:{port}";
+        string id;
+        using (var serve = Child.Start(site.Root, null, "serve", "--config", site.ConfigPath, "--listen", $"127.0.0.1:{port}"))
+        {
+            using var api = new Api(url, site.ApproverToken);
+            Assert.True(await Wait.UntilAsync(async () => (await api.SendAsync(HttpMethod.Get, "approvals")).Status == HttpStatusCode.OK, TimeSpan.FromSeconds(60)), serve.Output);
+            var agent = await Agents.ConnectAsync(url, site.AgentToken);
+            await Agents.WarmAsync(agent);
+            var held = agent.CallAsync("workplace__post_message", new { topic = "general", text = "held across a crash" });
+            JsonNode? pending = null;
+            Assert.True(await Wait.UntilAsync(async () => (pending = (await api.SendAsync(HttpMethod.Get, "approvals?state=pending")).Body!["approvals"]!.AsArray().FirstOrDefault()) is not null, TimeSpan.FromSeconds(30)), serve.Output);
+            id = (string)pending!["id"]!;
+            serve.Kill(); // SIGKILL, with the agent still waiting
+            await Assert.ThrowsAnyAsync<Exception>(() => held);
+            await agent.DisposeAsync().AsTask().ContinueWith(_ => { });
+        }
+
+        using var again = Child.Start(site.Root, null, "serve", "--config", site.ConfigPath, "--listen", $"127.0.0.1:{port}");
+        using var api2 = new Api(url, site.ApproverToken);
+        string? state = null;
+        Assert.True(await Wait.UntilAsync(async () =>
+        {
+            var (status, body) = await api2.SendAsync(HttpMethod.Get, "approvals/" + id);
+            state = status == HttpStatusCode.OK ? (string?)body!["state"] : null;
+            return state == "abandoned";
+        }, TimeSpan.FromSeconds(60)), $"state {state}: {again.Output}");
+        var (late, _) = await api2.SendAsync(HttpMethod.Post, $"approvals/{id}/decision", new { decision = "approve", digest = "x" });
+        Assert.Equal(HttpStatusCode.Conflict, late);
+        Assert.DoesNotContain(site.ReadLog(), o => (string?)o["tool"] == "post_message");
     }
 
     [Fact]

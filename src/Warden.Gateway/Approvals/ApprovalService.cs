@@ -607,7 +607,8 @@ internal sealed partial class ApprovalService : IAsyncDisposable
         }
 
         var at = Core.Audit.AuditCanonical.ParseTime(beat);
-        var alive = now - at < TimeSpan.FromSeconds(30);
+        // A live process beats every sweep (2 s by default); five missed beats mean it is gone.
+        var alive = now - at < _options.SweepInterval * 5;
         if (alive)
         {
             _ownerSeen[owner] = now;
