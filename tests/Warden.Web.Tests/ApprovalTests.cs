@@ -199,6 +199,21 @@ public sealed class ApprovalTests(ApprovalFixture fx, ITestOutputHelper output) 
         await page.GetByLabel("Reason (required to deny; the agent receives it)").FillAsync("not now");
         await page.GetByRole(AriaRole.Button, new() { Name = "Deny" }).ClickAsync();
         Assert.True((await other).IsError);
+
+        // The grant is listed; forgetting it makes the identical call ask again.
+        await page.GetByRole(AriaRole.Link, new() { Name = "← Pending approvals" }).ClickAsync();
+        var grant = page.Locator("#remembered-table tbody tr", new() { HasText = text });
+        await grant.WaitForAsync();
+        Assert.Contains("alice", await grant.TextContentAsync(), StringComparison.Ordinal);
+        await grant.GetByRole(AriaRole.Button, new() { NameRegex = new("^Forget") }).ClickAsync();
+        await grant.WaitForAsync(new() { State = WaitForSelectorState.Detached });
+        var third = PostAsync(agent, text);
+        row = await WaitForPendingRowAsync(page, "workplace__post_message");
+        await row.Locator("a").ClickAsync();
+        await page.GetByLabel("Reason (required to deny; the agent receives it)").FillAsync("asked again, as it should");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Deny" }).ClickAsync();
+        Assert.Contains("asked again, as it should", (await third).Text(), StringComparison.Ordinal);
+        Assert.Equal(2, PostedTexts().Count(t => t.Contains(text, StringComparison.Ordinal)));
     }
 
     [Fact]

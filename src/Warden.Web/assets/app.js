@@ -340,6 +340,31 @@ function approvalsView(main) {
   list.reset();
   filter.addEventListener('input', () => list.applyFilter(filter.value));
   every(1000, () => list.tick());
+
+  // Remembered approvals: what runs without asking, until when, and a way to end it early.
+  const remembered = h('section', { 'aria-labelledby': 'h-remembered', id: 'remembered' }, h('h2', { id: 'h-remembered', text: 'Remembered approvals' }));
+  const remResult = h('div', { 'aria-live': 'polite' });
+  main.append(remembered, remResult);
+  async function loadRemembered() {
+    let data;
+    try { data = await api('GET', '/api/v1/approvals/remembered'); } catch (ex) { if (ex.status === 404) { remembered.hidden = true; return; } throw ex; }
+    const grants = data.remembered || [];
+    const title = remembered.firstChild;
+    if (!grants.length) { remembered.replaceChildren(title, h('p', { class: 'muted', id: 'remembered-empty', text: 'None: every held call asks.' })); return; }
+    remembered.replaceChildren(title, h('table', { id: 'remembered-table' },
+      h('thead', {}, h('tr', {}, ['Tool', 'Agent', 'Arguments', 'Approved by', 'Until', ''].map(t => h('th', { scope: 'col', text: t })))),
+      h('tbody', {}, grants.map(g => h('tr', { 'data-id': g.id },
+        h('td', { text: `${g.server}__${g.tool}` }), h('td', { text: g.agent }),
+        h('td', { class: 'mono' }, foldText(JSON.stringify(g.arguments ?? null))),
+        h('td', { text: g.by }), h('td', { text: fmtTime(g.until) }),
+        h('td', {}, h('button', { type: 'button', class: 'secondary', 'aria-label': `Forget the remembered approval of ${g.server}__${g.tool} for ${g.agent}`, onclick: async () => {
+          try { await api('DELETE', '/api/v1/approvals/remembered/' + encodeURIComponent(g.id)); remResult.replaceChildren(notice('Forgotten: the next such call asks again.', 'ok')); }
+          catch (ex) { remResult.replaceChildren(notice(`Not forgotten: ${ex.message}`, 'error')); }
+          loadRemembered().catch(() => {});
+        } }, 'Forget')))))));
+  }
+  loadRemembered().catch(() => {});
+  every(10000, () => { if (!remembered.contains(document.activeElement)) loadRemembered().catch(() => {}); });
 }
 
 // ---------- approvals: detail ----------
