@@ -20,6 +20,7 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
         agents:
           forum-helper: { groups: [assistants] }
           docs-helper: { groups: [assistants] }
+          desk-user: { groups: [desk], trust_client_confirmation: true }
         classes:
           workplace:
             post_message: [mutating, outbound]
@@ -37,7 +38,7 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
             timeout: 2s
           - id: posting-needs-a-human
             match: { server: workplace, tool: post_message }
-            when: args.topic != 'quick' && args.topic != 'payroll' && args.topic != 'vpn-help'
+            when: args.topic != 'quick' && args.topic != 'payroll' && args.topic != 'vpn-help' && args.topic != 'desk'
             effect: ask
             approvers: [team-leads]
             timeout: 15m
@@ -54,6 +55,15 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
             effect: ask
             mode: defer
             approvers: [team-leads]
+          - id: desk-updates-confirmed-at-the-client
+            match: { server: workplace, tool: update_record, agent: desk-user }
+            effect: ask
+            approvers: [client_user]
+          - id: desk-posts-confirmed-at-the-client
+            match: { server: workplace, tool: post_message, agent: desk-user }
+            when: args.topic == 'desk'
+            effect: ask
+            approvers: [client_user]
           - id: sharing-waits-deferred
             match: { server: workplace, tool: share_document }
             effect: ask
@@ -154,6 +164,17 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
         var after = await fx.Gateway.ApprovalAsync(pending["id"]!.GetValue<string>());
         Assert.Equal("executed", after["state"]!.GetValue<string>());
         Assert.Equal("lead-1", after["decidedBy"]!.GetValue<string>());
+
+        // The audit has the whole story of this approval, in order.
+        var approvalId = pending["id"]!.GetValue<string>();
+        await Wait.UntilAsync(
+            async () =>
+            {
+                var audit = JsonNode.Parse(await (await fx.Gateway.ApiAsync(HttpMethod.Get, "audit?kind=approval.*&agent=forum-helper&limit=10000", fx.Gateway.OperatorToken)).Content.ReadAsStringAsync())!;
+                var kinds = audit["events"]!.AsArray().Where(e => e!.ToJsonString().Contains(approvalId, StringComparison.Ordinal)).Select(e => e!["kind"]!.GetValue<string>()).ToList();
+                return kinds.SequenceEqual(["approval.requested", "approval.granted", "approval.executed"]);
+            },
+            "approval.requested, approval.granted and approval.executed in the audit");
     }
 
     [Fact]
@@ -515,5 +536,72 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
         // A further retry asks again: one approval, one post.
         Assert.True((await TypeScriptCallAsync(fixedText))["isError"]!.GetValue<bool>());
         Assert.Single(Posts(fixedText));
+    }
+
+    [Fact]
+    public async Task ClientConfirmation_IsOptIn_RecordedAsUnverified_AndNeverForOutboundCalls()
+    {
+        var token = await fx.Gateway.AddAgentAsync("desk-user", "desk");
+        var asked = new ConcurrentQueue<string>();
+        var options = new McpClientOptions
+        {
+            Capabilities = new ClientCapabilities { Elicitation = new ElicitationCapability() },
+            Handlers = new McpClientHandlers
+            {
+                ElicitationHandler = (request, _) =>
+                {
+                    asked.Enqueue(request?.Message ?? "");
+                    return ValueTask.FromResult(new ElicitResult { Action = "accept", Content = new Dictionary<string, System.Text.Json.JsonElement> { ["allow"] = System.Text.Json.JsonSerializer.SerializeToElement(true) } });
+                },
+            },
+        };
+        var client = await fx.Gateway.ConnectAsync(token, options);
+
+        var update = await client.CallAsync("workplace__update_record", new { table = "tickets", id = "tick-4", fields = new { status = "closed" } });
+        Assert.NotEqual(true, update.IsError);
+        Assert.Contains(asked, m => m.Contains("workplace__update_record", StringComparison.Ordinal) && m.Contains("tick-4", StringComparison.Ordinal));
+        var approval = (await fx.Gateway.ApprovalsAsync()).First(a => a["agent"]!.GetValue<string>() == "desk-user" && a["tool"]!.GetValue<string>() == "update_record");
+        Assert.Equal("client user (unverified)", approval["decidedBy"]!.GetValue<string>());
+        Assert.Contains(TestUpstreams.OperationsLog(fx.Data), o => o["tool"]!.GetValue<string>() == "update_record" && o["arguments"]!["id"]!.GetValue<string>() == "tick-4");
+
+        // An outbound call is never confirmed at the client: nobody else may approve it, so it is denied at once.
+        var text = "desk post " + Guid.NewGuid().ToString("N")[..6];
+        var post = await client.CallAsync("workplace__post_message", new { topic = "desk", text });
+        Assert.True(post.IsError);
+        Assert.Contains("never applies to destructive or outbound", post.Text());
+        Assert.Empty(Posts(text));
+    }
+}
+
+/// <summary>Flood control: a gateway of its own, since the cap is a gateway setting.</summary>
+[Trait("Category", "E2E")]
+public sealed class ApprovalFloodTests
+{
+    [Fact]
+    public async Task CallsOverThePendingCap_AreDeniedAtOnce_AndAudited()
+    {
+        using var temp = new TempDir();
+        const string policy = """
+            version: 1
+            default: deny
+            rules:
+              - id: posts-wait
+                match: { server: workplace, tool: post_message }
+                effect: ask
+                mode: defer
+            """;
+        await using var gateway = await WardenGateway.StartAsync(TestUpstreams.Workplace("workplace", temp.Sub("workplace")), policy: policy, extraYaml: "approvals:\n  max_pending_per_agent: 2", temp: temp);
+        var token = await gateway.AddAgentAsync("chatty");
+        var client = await gateway.ConnectAsync(token);
+        Assert.Contains("pending approval", (await client.CallAsync("workplace__post_message", new { topic = "t", text = "one" })).Text());
+        Assert.Contains("pending approval", (await client.CallAsync("workplace__post_message", new { topic = "t", text = "two" })).Text());
+        var third = await client.CallAsync("workplace__post_message", new { topic = "t", text = "three" });
+        Assert.True(third.IsError);
+        Assert.Contains("already has 2 calls waiting", third.Text());
+        Assert.Equal(2, (await gateway.ApprovalsAsync("pending")).Count);
+
+        await Wait.UntilAsync(
+            async () => (await (await gateway.ApiAsync(HttpMethod.Get, "audit?kind=approval.refused", gateway.OperatorToken)).Content.ReadAsStringAsync()).Contains("approvals.flood", StringComparison.Ordinal),
+            "the refusal in the audit");
     }
 }
