@@ -11,6 +11,9 @@ repo="$(pwd)"
 config="${CONFIGURATION:-Release}"
 export CONFIGURATION="$config"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# The dashboard tests (tests/Warden.Web.Tests) drive /usr/bin/chromium (Debian's; .ci/run installs it):
+# Playwright must never fetch a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 step() { printf '\n== %s\n' "$*"; }
 

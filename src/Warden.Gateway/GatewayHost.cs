@@ -19,6 +19,7 @@ using Warden.Gateway.Policy;
 using Warden.Gateway.Security;
 using Warden.Gateway.Stops;
 using Warden.Core.Stops;
+using Warden.Web;
 
 namespace Warden.Gateway;
 
@@ -38,7 +39,7 @@ public sealed class GatewayOptions
     public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
 }
 
-/// <summary>Builds and runs the gateway: MCP at <c>/mcp</c>, the API under <c>/api/v1</c>.</summary>
+/// <summary>Builds and runs the gateway: MCP at <c>/mcp</c>, the API under <c>/api/v1</c>, the dashboard at <c>/ui</c>.</summary>
 public static class GatewayHost
 {
     /// <summary>The MCP endpoint's path.</summary>
@@ -147,7 +148,10 @@ public static class GatewayHost
             (ICallDecider)audited.ImplementationFactory!(sp), sp.GetRequiredService<PipelineCallDecider>(),
             sp.GetRequiredService<Approvals.ApprovalService>(), sp.GetRequiredService<Approvals.ApprovalEvents>()));
 
-        services.AddAuthentication(WardenClaims.Scheme)
+        // Bearer tokens for agents, the CLI and scripts; a session cookie for people using the dashboard at /ui.
+        // The default scheme forwards to the bearer scheme whenever an Authorization header is present.
+        services.AddWardenDashboard(DashboardIdentities.Configure);
+        services.AddAuthentication(DashboardAuth.Scheme)
             .AddScheme<BearerOptions, BearerAuthenticationHandler>(WardenClaims.Scheme, o =>
             {
                 o.AnonymousAgent = config.Mcp.AnonymousAgent;
@@ -187,6 +191,7 @@ public static class GatewayHost
         app.UseMiddleware<ErrorShieldMiddleware>();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.MapWardenDashboard(); // before the API: its CSRF check guards every cookie request to /api/v1
         app.MapMcp(McpPath).RequireAuthorization(Roles.Agent);
         app.MapWardenApi();
         app.MapWardenAudit();

@@ -88,6 +88,7 @@ public static partial class ApiEndpoints
 
         api.MapDecisionApi();
         api.MapStopApi();
+        api.MapCallApi();
         api.MapApprovalApi();
 
         api.MapPost("/policy/reload", async (PolicyService policy, CancellationToken ct) =>

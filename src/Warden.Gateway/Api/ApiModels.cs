@@ -50,4 +50,5 @@ public sealed record WhoAmI(string Kind, string Name, IReadOnlyList<string> Grou
 [JsonSerializable(typeof(WhoAmI))]
 [JsonSerializable(typeof(AgentStatus))]
 [JsonSerializable(typeof(List<AgentStatus>))]
+[JsonSerializable(typeof(CallsResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -8,7 +8,7 @@ using Warden.Gateway.Audit;
 
 namespace Warden.Gateway.Api;
 
-/// <summary>The audit API for operators: <c>GET /api/v1/audit</c> (query) and <c>GET /api/v1/audit/verify</c>.</summary>
+/// <summary>The audit API for operators (search also for approvers): <c>GET /api/v1/audit</c> (query) and <c>GET /api/v1/audit/verify</c>.</summary>
 public static class AuditEndpoints
 {
     /// <summary>Adds the audit's request recording and maps its endpoints. Call after <c>UseAuthorization</c>.</summary>
@@ -16,11 +16,13 @@ public static class AuditEndpoints
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseMiddleware<AuditMiddleware>();
-        var api = app.MapGroup("/api/v1/audit").RequireAuthorization(Roles.Operator).WithTags("audit");
-        api.MapGet("", QueryAsync)
+        var api = app.MapGroup("/api/v1/audit").WithTags("audit");
+
+        // Approvers read too: deciding a held call well needs the agent's recent calls (the dashboard shows them).
+        api.MapGet("", QueryAsync).RequireAuthorization(Roles.Person)
             .WithSummary("Search the audit log")
             .WithDescription("Records matching every given filter, oldest first. `newest=true` returns the newest `limit` matches (what `warden audit tail` shows); `after` pages forward.");
-        api.MapGet("/verify", VerifyAsync)
+        api.MapGet("/verify", VerifyAsync).RequireAuthorization(Roles.Operator)
             .WithSummary("Verify the audit chain")
             .WithDescription("Recomputes every record's hash and link and compares the end with the head; names the first bad record.");
         return app;

@@ -65,20 +65,8 @@ public sealed class BearerAuthenticationHandler(
         return principal is null ? AuthenticateResult.Fail("unknown or revoked token") : Success(principal);
     }
 
-    private AuthenticateResult Success(Principal principal)
-    {
-        var kind = principal.Kind.ToString().ToLowerInvariant();
-        var claims = new List<Claim>
-        {
-            // The SDK binds a stateful MCP session to this claim and refuses requests from anyone else.
-            new(ClaimTypes.NameIdentifier, kind + ":" + principal.Name),
-            new(WardenClaims.Name, principal.Name),
-            new(WardenClaims.Kind, kind),
-        };
-        claims.AddRange(principal.Groups.Select(g => new Claim(WardenClaims.Group, g)));
-        var identity = new ClaimsIdentity(claims, Scheme.Name, WardenClaims.Name, WardenClaims.Kind);
-        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Scheme.Name));
-    }
+    private AuthenticateResult Success(Principal principal) =>
+        AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(WardenClaims.CreateIdentity(principal, Scheme.Name)), Scheme.Name));
 
     /// <inheritdoc />
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)

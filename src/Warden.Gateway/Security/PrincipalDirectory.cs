@@ -18,9 +18,12 @@ public sealed class PrincipalDirectory(IWardenStore store)
     private int _negative;
 
     /// <summary>The principal holding a token, or null.</summary>
-    public async ValueTask<Principal?> ResolveAsync(string token, CancellationToken cancellationToken)
+    public ValueTask<Principal?> ResolveAsync(string token, CancellationToken cancellationToken) =>
+        ResolveHashAsync(Tokens.Hash(token), cancellationToken);
+
+    /// <summary>The principal holding the token with this SHA-256, or null (dashboard sessions keep only the hash).</summary>
+    public async ValueTask<Principal?> ResolveHashAsync(byte[] hash, CancellationToken cancellationToken)
     {
-        var hash = Tokens.Hash(token);
         var key = Convert.ToHexStringLower(hash);
         if (_cache.TryGetValue(key, out var cached))
         {

@@ -55,6 +55,9 @@ internal sealed class CallTracker
     /// <summary>Number of calls in flight.</summary>
     public int Count => _calls.Count;
 
+    /// <summary>The calls in flight now, oldest first (for the API and the dashboard).</summary>
+    public IReadOnlyList<Entry> InFlight() => [.. _calls.Values.OrderBy(e => e.Id)];
+
     /// <summary>Calls registered since start (each one forwarded, or about to be).</summary>
     public long Registered => Volatile.Read(ref _next);
 
