@@ -20,12 +20,13 @@ public sealed class DataExposureIncidentTests
     public async Task ConfidentialRead_ThenPostAndPublicShare_AreRefused_AndNothingReachesTheForum()
     {
         await using var site = await Site.CreateAsync(ExamplePolicy(), slowMs: 0);
+        // Asks answer at once (defer), so the normal path of a clean post shows in its answer.
+        await File.AppendAllTextAsync(site.ConfigPath, "\napprovals:\n  default_mode: defer\n");
         var app = await site.StartGatewayAsync();
         var url = Site.Url(app);
         await using var agent = await Agents.ConnectAsync(url, site.AgentToken);
 
-        // A post without confidential content takes the normal path: it waits for a human (until approvals land,
-        // a held call is refused with that reason).
+        // A post without confidential content takes the normal path: it waits for a human (pending approval).
         var before = await agent.CallAsync("workplace__post_message", new { topic = "general", text = Clean });
         Assert.True(before.IsError);
         Assert.Contains("posting-needs-a-human", before.Text(), StringComparison.Ordinal);

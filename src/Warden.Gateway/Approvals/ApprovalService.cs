@@ -208,7 +208,7 @@ internal sealed partial class ApprovalService : IAsyncDisposable
 
                 if (a.State == ApprovalState.Pending && now < a.ExpiresAt)
                 {
-                    return new ApprovalOutcome(false, $"still pending approval {a.Id} by {Who(a)}; retry the same call after approval, within {Minutes(a.ExpiresAt - now)}", a);
+                    return new ApprovalOutcome(false, $"still pending approval {a.Id} by {Who(a)} (rule {a.Rule}); retry the same call after approval, within {Minutes(a.ExpiresAt - now)}", a);
                 }
 
                 if (a.State is ApprovalState.Denied or ApprovalState.Voided or ApprovalState.Expired && !a.Delivered)
