@@ -173,7 +173,8 @@ public sealed class UpstreamCrashTests
         await watcher.WaitAsync(TimeSpan.FromSeconds(60));
         lock (states)
         {
-            Assert.Contains(states, s => s is "down" or "restarting");
+            // The down/restarting state can be shorter than one status poll; the restart counter and the new
+            // child's pid below prove the restart, and the last state seen must be up again.
             Assert.Equal("up", states[^1]);
         }
 
