@@ -45,24 +45,30 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
         var callId = AuditLog.NewCallId();
         var actor = "agent:" + call.Agent.Name;
         var effect = d.IsError ? "error" : EffectNames.Name(d.Effect);
+
+        // The call as both the decision and the intent name it; the decision adds its context and arguments.
+        var subject = new AuditEvent
+        {
+            Kind = AuditKinds.CallForwarded,
+            Actor = actor,
+            Agent = call.Agent.Name,
+            Session = call.SessionId,
+            Call = callId,
+            Server = call.Server,
+            Tool = call.Target,
+            Effect = effect,
+            Rule = d.RuleId,
+            PolicyVersion = d.PolicyVersion,
+        };
         if (decided)
         {
             // Built on the writer's thread: the decision path pays for a closure and a queue write, not for
             // serializing and masking the arguments. CallContext and the decision are immutable by then.
             var received = call.ReceivedAt == default ? audit.Time.GetUtcNow() : call.ReceivedAt;
-            audit.Record(() => new AuditEvent
+            audit.Record(() => subject with
             {
                 Time = received,
                 Kind = AuditKinds.Decision,
-                Actor = actor,
-                Agent = call.Agent.Name,
-                Session = call.SessionId,
-                Call = callId,
-                Server = call.Server,
-                Tool = call.Target,
-                Effect = effect,
-                Rule = d.RuleId,
-                PolicyVersion = d.PolicyVersion,
                 Context = AuditLog.DecisionContext(call),
                 // What the data guard found never reaches the record in the clear: those values are redacted first.
                 Arguments = audit.Digester.MaskArguments(call.Findings is { Count: > 0 } found && call.Arguments is { } args
@@ -97,19 +103,7 @@ internal sealed class AuditingCallDecider(ICallDecider inner, AuditLog audit) : 
             return permit;
         }
 
-        var intent = audit.Commit(new AuditEvent
-        {
-            Kind = AuditKinds.CallForwarded,
-            Actor = actor,
-            Agent = call.Agent.Name,
-            Session = call.SessionId,
-            Call = callId,
-            Server = call.Server,
-            Tool = call.Target,
-            Effect = effect,
-            Rule = d.RuleId,
-            PolicyVersion = d.PolicyVersion,
-        });
+        var intent = audit.Commit(subject);
 
         long? seq = null;
         try
