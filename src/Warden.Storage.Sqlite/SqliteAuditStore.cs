@@ -71,6 +71,9 @@ public sealed class SqliteAuditStore : IAuditStore
     private SqliteCommand? _readHead;
     private SqliteCommand? _writeHead;
     private bool _initialized;
+    private WalCheckpointer? _checkpointer;
+
+    internal WalCheckpointer? Checkpointer => _checkpointer;
     private int _disposed;
 
     /// <summary>Creates the store; nothing touches the file until <see cref="InitializeAsync"/>.</summary>
@@ -131,6 +134,15 @@ public sealed class SqliteAuditStore : IAuditStore
 
             Exec(connection, string.Create(CultureInfo.InvariantCulture, $"PRAGMA user_version = {Migrations.Length};"));
             tx.Commit();
+            if (_options.CheckpointInterval > TimeSpan.Zero && Volatile.Read(ref _checkpointer) is null)
+            {
+                var checkpointer = new WalCheckpointer(FilePath, _options.CheckpointInterval);
+                if (Interlocked.CompareExchange(ref _checkpointer, checkpointer, null) is not null)
+                {
+                    checkpointer.Dispose();
+                }
+            }
+
             _initialized = true;
             return ValueTask.CompletedTask;
         }
@@ -692,6 +704,7 @@ public sealed class SqliteAuditStore : IAuditStore
                 CloseWriter();
             }
 
+            _checkpointer?.Dispose();
             using var probe = new SqliteConnection(_connectionString);
             SqliteConnection.ClearPool(probe);
         }
@@ -784,6 +797,10 @@ public sealed class SqliteAuditStore : IAuditStore
 
         var connection = Open(_writerConnectionString);
         Exec(connection, $"PRAGMA synchronous = {(_options.FullSync ? "FULL" : "NORMAL")};");
+        if (_options.CheckpointInterval > TimeSpan.Zero)
+        {
+            Exec(connection, WalCheckpointer.WriterPragmas);
+        }
         _insert = connection.CreateCommand();
         _insert.CommandText = $"INSERT INTO audit ({Columns}) VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13, $p14, $p15, $p16, $p17, $p18, $p19);";
         for (var i = 0; i < 20; i++)

@@ -19,6 +19,13 @@ public sealed class SqliteAuditStoreOptions
     /// <summary>How long the writer waits for a lock another connection holds before the batch fails. Default 5 s.</summary>
     public TimeSpan BusyTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How often a thread of the store's own checkpoints the write-ahead log into the database file (see
+    /// <see cref="WalCheckpointer"/>), so that no commit waits for a checkpoint's fsyncs. Zero leaves checkpoints to
+    /// SQLite's default (inside the commit that takes the log past 1,000 pages). Default 200 ms.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Open read-only (verify, export): never creates, migrates or writes the file.</summary>
     public bool ReadOnly { get; init; }
 

@@ -33,6 +33,13 @@ public sealed class SqliteStoreOptions
     /// </summary>
     public bool FullSync { get; init; }
 
+    /// <summary>
+    /// How often a thread of the store's own checkpoints the write-ahead log into the database file (see
+    /// <see cref="WalCheckpointer"/>), so that no commit waits for a checkpoint's fsyncs. Zero leaves checkpoints to
+    /// SQLite's default (inside the commit that takes the log past 1,000 pages). Default 200 ms.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Clock for timestamps the store sets (change times) and for the poll timer.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

@@ -39,6 +39,7 @@ public sealed class SqliteWardenStore : IWardenStore
     private readonly ChangeNotifier _notifier;
     private readonly CancellationTokenSource _disposing = new();
     private volatile bool _initialized;
+    private WalCheckpointer? _checkpointer;
     private int _disposed;
 
     /// <summary>Creates the store; nothing touches the file until <see cref="InitializeAsync"/>.</summary>
@@ -67,7 +68,8 @@ public sealed class SqliteWardenStore : IWardenStore
         // Per-connection settings (journal_mode=WAL is persistent in the file and set once by InitializeAsync).
         _connectionPragmas = string.Create(
             CultureInfo.InvariantCulture,
-            $"PRAGMA busy_timeout = {(long)options.BusyTimeout.TotalMilliseconds}; PRAGMA synchronous = {(options.FullSync ? "FULL" : "NORMAL")};");
+            $"PRAGMA busy_timeout = {(long)options.BusyTimeout.TotalMilliseconds}; PRAGMA synchronous = {(options.FullSync ? "FULL" : "NORMAL")};")
+            + (options.CheckpointInterval > TimeSpan.Zero ? " " + WalCheckpointer.WriterPragmas : "");
 
         _notifier = new ChangeNotifier(OpenDedicatedAsync, options.PollInterval, options.Time);
     }
@@ -76,6 +78,8 @@ public sealed class SqliteWardenStore : IWardenStore
     public string FilePath => new SqliteConnectionStringBuilder(_connectionString).DataSource;
 
     internal ChangeNotifier Notifier => _notifier;
+
+    internal WalCheckpointer? Checkpointer => _checkpointer;
 
     /// <inheritdoc />
     public async ValueTask InitializeAsync(CancellationToken cancellationToken = default)
@@ -118,6 +122,15 @@ public sealed class SqliteWardenStore : IWardenStore
             }
 
             transaction.Commit();
+            if (_options.CheckpointInterval > TimeSpan.Zero && Volatile.Read(ref _checkpointer) is null)
+            {
+                var checkpointer = new WalCheckpointer(FilePath, _options.CheckpointInterval);
+                if (Interlocked.CompareExchange(ref _checkpointer, checkpointer, null) is not null)
+                {
+                    checkpointer.Dispose();
+                }
+            }
+
             _initialized = true;
         }
         catch (SqliteException ex)
@@ -318,6 +331,7 @@ public sealed class SqliteWardenStore : IWardenStore
             try
             {
                 var rc = raw.sqlite3_exec(db, "BEGIN IMMEDIATE;");
+
                 if ((rc & 0xFF) is raw.SQLITE_BUSY or raw.SQLITE_LOCKED)
                 {
                     return false;
@@ -757,6 +771,7 @@ public sealed class SqliteWardenStore : IWardenStore
 
         await _disposing.CancelAsync().ConfigureAwait(false);
         await _notifier.DisposeAsync().ConfigureAwait(false);
+        _checkpointer?.Dispose();
         _disposing.Dispose();
 
         // Close this file's idle pooled connections so the file can be moved or deleted.
