@@ -1,8 +1,9 @@
 // The approval path's own cost (issue 7). An agent makes a held call through an in-process gateway; a watcher on
 // GET /api/v1/approvals/stream (the dashboard's path) approves it over HTTP the moment it is pending. Measured per
 // repetition: pending -> decision answered (the API), pending -> agent has its result (the whole release: store
-// compare-and-set, waking the held call, stop check, audit intent, the upstream call), and, for comparison, the same
-// tool call allowed outright (no approval).
+// compare-and-set, waking the held call, stop check, audit intent, the upstream call), the same tool call allowed
+// outright (no approval), and the approval path's own cost: from the approver's request until Warden forwards the
+// released call (its audit intent's time), which excludes the upstream tool's own work and the agent's transport.
 //
 //   dotnet run -c Release --project bench/Warden.ApprovalBench -- [--reps 500]
 using System.Diagnostics;
@@ -85,6 +86,18 @@ var watcher = Task.Run(async () =>
 });
 
 Console.WriteLine($"gateway {url}; {reps} repetitions; cores {Environment.ProcessorCount}; load {Load()}");
+for (var ready = false; !ready;)
+{
+    try
+    {
+        ready = (await agent.CallToolAsync("workplace__post_message", new Dictionary<string, object?> { ["topic"] = "open", ["text"] = "ready?" })).IsError != true;
+    }
+    catch (ModelContextProtocol.McpException)
+    {
+        await Task.Delay(200); // the upstream is still starting
+    }
+}
+
 for (var i = 0; i < 30; i++)
 {
     await agent.CallToolAsync("workplace__post_message", new Dictionary<string, object?> { ["topic"] = "open", ["text"] = "warm " + i });
@@ -95,6 +108,7 @@ var allowed = new List<double>();
 var decided = new List<double>();
 var released = new List<double>();
 var total = new List<double>();
+var issuedUtc = new List<DateTimeOffset>();
 for (var i = 0; i < reps + 20; i++)
 {
     var t0 = Stopwatch.GetTimestamp();
@@ -110,6 +124,7 @@ for (var i = 0; i < reps + 20; i++)
         (approval, seenAt) = await pendingSeen.Reader.ReadAsync();
     }
 
+    var issued = DateTimeOffset.UtcNow;
     using (var response = await http.PostAsJsonAsync($"approvals/{approval["id"]}/decision", new { decision = "approve", digest = (string?)approval["digest"] }))
     {
         response.EnsureSuccessStatusCode();
@@ -130,7 +145,26 @@ for (var i = 0; i < reps + 20; i++)
         released.Add(Stopwatch.GetElapsedTime(seenAt, done).TotalMilliseconds);
         total.Add(Stopwatch.GetElapsedTime(start, done).TotalMilliseconds);
     }
+
+    issuedUtc.Add(issued);
 }
+
+// The approval path's own cost, measured directly: from the approver's request to the moment Warden hands the
+// released call to the upstream, which is when it commits the call's intent to the audit (stamped with the same
+// clock). The held calls ran one after another, so the k-th intent under rule "held" is the k-th repetition's.
+await Task.Delay(500); // the writer's deferred records
+await using var auditFile = new Warden.Storage.Sqlite.SqliteAuditStore(Warden.Storage.Sqlite.SqliteAuditStoreOptions.ForDataFolder(Path.Combine(site, "data"), readOnly: true));
+await auditFile.InitializeAsync();
+var forwardedAt = auditFile.Read()
+    .Where(e => e.Kind == Warden.Core.Audit.AuditKinds.CallForwarded && e.Rule == "held")
+    .Select(e => e.Time)
+    .ToList();
+if (forwardedAt.Count != issuedUtc.Count)
+{
+    throw new InvalidOperationException($"expected {issuedUtc.Count} forwarded held calls in the audit, found {forwardedAt.Count}");
+}
+
+var ownCost = forwardedAt.Zip(issuedUtc, (f, a) => (f - a).TotalMilliseconds).Skip(20).ToList();
 
 await streamCts.CancelAsync();
 await watcher.ContinueWith(_ => { });
@@ -139,7 +173,8 @@ Report("pending seen -> decision API answered", decided);
 Report("pending seen -> agent has the result (approval path + upstream)", released);
 Report("held call, agent round trip incl. the approver's turn", total);
 var cost = released.Zip(allowed, (r, a) => r - a).ToList();
-Report("approval path's own cost: (pending -> result) - allowed call", cost);
+Report("(pending -> result) - allowed call (two noisy round trips subtracted; for comparison)", cost);
+Report("approval path's own cost: approval issued by the API -> call forwarded to the upstream", ownCost);
 Console.WriteLine($"load after: {Load()}");
 await app.StopAsync();
 return 0;
