@@ -1,9 +1,11 @@
 // Stop latency under load (issue 6). 16 agents call a fast upstream tool through an in-process gateway at full
 // speed; the bench stops everything, measures the time to the acknowledgement, checks that no call was forwarded
 // after it, resumes, lets traffic pick up again, and repeats. Two ways of stopping: StopService.StopAsync in
-// process, and POST /api/v1/stops over HTTP (the operator's path).
+// process, and POST /api/v1/stops over HTTP (the operator's path). By default the agents' MCP clients run in the
+// bench process, sharing the gateway's thread pool (the worst case); --agents-process runs them in a child process
+// (as agents run elsewhere in a deployment), --agents-nice N at a lower scheduling priority.
 //
-//   dotnet run -c Release --project bench/Warden.StopBench -- [--reps 1000] [--agents 16] [--out FILE]
+//   dotnet run -c Release --project bench/Warden.StopBench -- [--reps 1000] [--agents 16] [--agents-process [--agents-nice 10]] [--out FILE]
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
@@ -19,7 +21,32 @@ using Warden.Gateway;
 using Warden.Gateway.Configuration;
 using Warden.Gateway.Stops;
 
+if (args.FirstOrDefault() == "agents")
+{
+    // Child mode (--agents-process): tokens on stdin, one per line, then an empty line; calls until stdin closes.
+    var tokens = new List<string>();
+    while (Console.ReadLine() is { Length: > 0 } line)
+    {
+        tokens.Add(line);
+    }
+
+    using var stop = new CancellationTokenSource();
+    var counts = RunAgentsAsync(args[1], tokens, new Dictionary<string, object?> { ["seconds"] = 0, ["steps"] = 1 }, () => Console.WriteLine("ready"), stop.Token);
+    _ = Task.Run(() =>
+    {
+        while (Console.ReadLine() is not null)
+        {
+        }
+
+        stop.Cancel();
+    });
+    var (a, r) = await counts;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{a} {r}"));
+    return 0;
+}
+
 var reps = Arg("--reps", 1000);
+int? agentsProcessNice = args.Contains("--agents-process") ? Arg("--agents-nice", 0) : null;
 var agentCount = Arg("--agents", 16);
 var outFile = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault();
 
@@ -69,50 +96,54 @@ var url = app.Urls.First().TrimEnd('/');
 var stops = app.Services.GetRequiredService<StopService>();
 Console.WriteLine($"gateway {url}; {agentCount} agents; {reps} repetitions per mode; cores {Environment.ProcessorCount}; load {Load()}");
 
-var clients = new List<McpClient>();
-foreach (var t in agentTokens)
-{
-    clients.Add(await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
-    {
-        Endpoint = new Uri(url + "/mcp"),
-        AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + t },
-    })));
-}
-
 var callArgs = new Dictionary<string, object?> { ["seconds"] = 0, ["steps"] = 1 };
-for (var ready = false; !ready;)
-{
-    try
-    {
-        ready = (await clients[0].CallToolAsync("workplace__slow_operation", callArgs)).IsError != true;
-    }
-    catch (ModelContextProtocol.McpException)
-    {
-        await Task.Delay(200);
-    }
-}
-
-// The load: every agent calls as fast as it can until the end.
 using var end = new CancellationTokenSource();
-long answered = 0, refused = 0;
-var load = clients.Select(c => Task.Run(async () =>
+Task<(long Answered, long Refused)> load;
+Process? agentsProcess = null;
+if (agentsProcessNice is null)
 {
-    while (!end.IsCancellationRequested)
+    load = RunAgentsAsync(url, agentTokens, callArgs, () => { }, end.Token);
+}
+else
+{
+    // The agents in a process of their own, as in a deployment (agents run elsewhere, not in the gateway's
+    // thread pool), at the given nice level: they still call at full speed, but the scheduler favours the gateway.
+    var self = Environment.ProcessPath!;
+    var start = new ProcessStartInfo("nice") { RedirectStandardInput = true, RedirectStandardOutput = true };
+    foreach (var a in new[] { "-n", agentsProcessNice.Value.ToString(CultureInfo.InvariantCulture), self })
     {
-        try
-        {
-            var r = await c.CallToolAsync("workplace__slow_operation", callArgs, cancellationToken: end.Token);
-            Interlocked.Increment(ref r.IsError == true ? ref refused : ref answered);
-        }
-        catch (OperationCanceledException) when (end.IsCancellationRequested)
-        {
-        }
-        catch (Exception)
-        {
-            Interlocked.Increment(ref refused);
-        }
+        start.ArgumentList.Add(a);
     }
-})).ToList();
+
+    if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+    {
+        start.ArgumentList.Add(System.Reflection.Assembly.GetEntryAssembly()!.Location);
+    }
+
+    start.ArgumentList.Add("agents");
+    start.ArgumentList.Add(url);
+    agentsProcess = Process.Start(start)!;
+    foreach (var t in agentTokens)
+    {
+        await agentsProcess.StandardInput.WriteLineAsync(t);
+    }
+
+    await agentsProcess.StandardInput.WriteLineAsync();
+    await agentsProcess.StandardInput.FlushAsync();
+    if (await agentsProcess.StandardOutput.ReadLineAsync() != "ready")
+    {
+        throw new InvalidOperationException("the agents' process did not start");
+    }
+
+    load = Task.Run(async () =>
+    {
+        await Task.Delay(Timeout.Infinite, end.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        agentsProcess.StandardInput.Close(); // the agents stop and report their counts
+        var counts = (await agentsProcess.StandardOutput.ReadLineAsync() ?? "0 0").Split(' ');
+        await agentsProcess.WaitForExitAsync();
+        return (long.Parse(counts[0], CultureInfo.InvariantCulture), long.Parse(counts[1], CultureInfo.InvariantCulture));
+    });
+}
 
 // Warm-up: JIT, pools.
 var warmStart = stops.Forwarded;
@@ -193,17 +224,12 @@ foreach (var mode in new[] { "in-process", "http" })
 }
 
 await end.CancelAsync();
-await Task.WhenAll(load);
+var (answered, refused) = await load;
 Console.WriteLine($"agent calls answered {answered}, refused {refused}; load {Load()}");
 report.AppendLine(CultureInfo.InvariantCulture, $"agents {agentCount}; answered {answered}; refused {refused}; load {Load()}; cores {Environment.ProcessorCount}");
 if (outFile is not null)
 {
     File.WriteAllText(outFile, report.ToString());
-}
-
-foreach (var c in clients)
-{
-    await c.DisposeAsync();
 }
 
 await app.StopAsync();
@@ -217,6 +243,61 @@ catch (IOException)
 }
 
 return 0;
+
+// Every agent calls as fast as it can until cancelled; onReady runs once the upstream answers.
+static async Task<(long Answered, long Refused)> RunAgentsAsync(string url, IReadOnlyList<string> tokens, Dictionary<string, object?> callArgs, Action onReady, CancellationToken end)
+{
+    var clients = new List<McpClient>();
+    foreach (var t in tokens)
+    {
+        clients.Add(await McpClient.CreateAsync(
+            new HttpClientTransport(new HttpClientTransportOptions
+            {
+                Endpoint = new Uri(url + "/mcp"),
+                AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + t },
+            }),
+            cancellationToken: end));
+    }
+
+    for (var ready = false; !ready;)
+    {
+        try
+        {
+            ready = (await clients[0].CallToolAsync("workplace__slow_operation", callArgs, cancellationToken: end)).IsError != true;
+        }
+        catch (ModelContextProtocol.McpException)
+        {
+            await Task.Delay(200, end);
+        }
+    }
+
+    onReady();
+    long answered = 0, refused = 0;
+    await Task.WhenAll(clients.Select(c => Task.Run(async () =>
+    {
+        while (!end.IsCancellationRequested)
+        {
+            try
+            {
+                var r = await c.CallToolAsync("workplace__slow_operation", callArgs, cancellationToken: end);
+                Interlocked.Increment(ref r.IsError == true ? ref refused : ref answered);
+            }
+            catch (OperationCanceledException) when (end.IsCancellationRequested)
+            {
+            }
+            catch (Exception)
+            {
+                Interlocked.Increment(ref refused);
+            }
+        }
+    })));
+    foreach (var c in clients)
+    {
+        await c.DisposeAsync();
+    }
+
+    return (answered, refused);
+}
 
 static double P(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
