@@ -57,7 +57,14 @@ public static class GatewayHost
             throw new InvalidOperationException($"mcp.anonymous_agent is set but the listener is bound to {host}: an anonymous agent is allowed only on a loopback address");
         }
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = config.BaseDirectory });
+        // The content root is the config's folder, which usually holds the data folder too. ASP.NET Core's default
+        // appsettings.json reload watches the content root recursively, so every SQLite write (several per call)
+        // woke a watcher thread: Warden is configured by warden.yaml and watches its policy files itself.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = config.BaseDirectory,
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+        });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
         {

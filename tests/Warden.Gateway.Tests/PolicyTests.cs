@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using ModelContextProtocol.Client;
 using Warden.Gateway.Tests.Infrastructure;
 
@@ -157,6 +158,38 @@ public sealed class PolicyReloadTests
         }
 
         Assert.DoesNotContain("send_mail", TestUpstreams.LoggedTools(data));
+    }
+
+    [Fact]
+    public async Task PolicyFile_OtherFilesInItsFolderChanging_DoNotReloadIt()
+    {
+        // The policy file's folder may also hold the data folder or other busy files; only the policy file counts.
+        using var temp = new TempDir();
+        await using var gateway = await WardenGateway.StartAsync(TestUpstreams.Workplace("workplace", temp.Sub("workplace")), policy: "version: 1\ndefault: allow\n", temp: temp);
+        var loadedAt = (await gateway.StatusAsync())["policy"]!["loadedAt"]!.GetValue<DateTimeOffset>();
+        var folder = Path.GetDirectoryName(gateway.PolicyPath!)!;
+        for (var i = 0; i < 5; i++)
+        {
+            await File.WriteAllTextAsync(Path.Combine(folder, "busy.log"), new string('x', i * 100));
+            await Task.Delay(100);
+        }
+
+        // Past the watcher's 200 ms quiet period, then a change to the policy itself as the control: it does reload.
+        await Task.Delay(600);
+        Assert.Equal(loadedAt, (await gateway.StatusAsync())["policy"]!["loadedAt"]!.GetValue<DateTimeOffset>());
+        await File.AppendAllTextAsync(gateway.PolicyPath!, "# touched\n");
+        await Wait.UntilAsync(async () => (await gateway.StatusAsync())["policy"]!["loadedAt"]!.GetValue<DateTimeOffset>() != loadedAt, "the watcher to reload the touched policy");
+    }
+
+    [Fact]
+    public async Task Host_WatchesNoConfigurationFiles()
+    {
+        // ASP.NET Core's default appsettings.json reload watches the content root (warden.yaml's folder, usually
+        // holding the data folder) recursively: every SQLite write would wake a watcher thread.
+        using var temp = new TempDir();
+        await using var gateway = await WardenGateway.StartAsync(TestUpstreams.Workplace("workplace", temp.Sub("workplace")), policy: "version: 1\ndefault: allow\n", temp: temp);
+        var root = (Microsoft.Extensions.Configuration.IConfigurationRoot)gateway.App.Services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>();
+        Assert.DoesNotContain(root.Providers, p => p is Microsoft.Extensions.Configuration.FileConfigurationProvider f && f.Source.ReloadOnChange);
     }
 
     [Fact]

@@ -113,7 +113,9 @@ public sealed partial class PolicyService : IDisposable
         }
 
         _debounce = new Timer(_ => _ = ReloadAsync("file change"), null, Timeout.Infinite, Timeout.Infinite);
-        _watcher = new FileSystemWatcher(dir)
+        // A single policy file is watched alone: its folder may be the data folder too, where every SQLite
+        // write would otherwise schedule a reload.
+        _watcher = new FileSystemWatcher(dir, isDir ? "*" : System.IO.Path.GetFileName(Path))
         {
             IncludeSubdirectories = isDir,
             NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
