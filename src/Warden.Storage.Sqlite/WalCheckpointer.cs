@@ -28,7 +28,7 @@ internal sealed class WalCheckpointer : IDisposable
 
     private readonly string _connectionString;
     private readonly TimeSpan _interval;
-    private readonly ManualResetEventSlim _stopping = new();
+    private readonly ManualResetEventSlim _stopping = new(false, spinCount: 0); // sleeps between rounds: no spinning
     private readonly Thread _thread;
     private long _rounds;
     private long _logFrames;
