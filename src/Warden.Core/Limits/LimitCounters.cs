@@ -45,7 +45,7 @@ public sealed class LimitCounters(TimeProvider time)
         {
             var limit = limits[i];
             var counter = CounterFor(limit, call);
-            if (!counter.TryTake(limit, now, time))
+            if (!counter.TryTake(limit, limit.TimingFor(time.TimestampFrequency), now))
             {
                 // All or nothing: give back what earlier limits took for this call.
                 for (var j = 0; j < i; j++)
@@ -128,9 +128,22 @@ public sealed class LimitCounters(TimeProvider time)
             limit.CounterTable = new CounterTableRef(this, table);
         }
 
-        return table.TryGetValue(key, out var counter)
-            ? counter
-            : table.GetOrAdd(key, static (_, l) => new Counter(l), limit);
+        // One agent calling again and again is the common case (and the one limits exist for): its counter is
+        // remembered on the table reference, so the call compares a short string instead of hashing it.
+        if (cached is not null && cached.Last is { Removed: false } last && string.Equals(last.Key, key, StringComparison.Ordinal))
+        {
+            return last;
+        }
+
+        var counter = table.TryGetValue(key, out var found)
+            ? found
+            : table.GetOrAdd(key, static (k, l) => new Counter(l, k), limit);
+        if (limit.CounterTable is { } current && ReferenceEquals(current.Owner, this))
+        {
+            current.Last = counter;
+        }
+
+        return counter;
     }
 
     /// <summary>
@@ -149,8 +162,9 @@ public sealed class LimitCounters(TimeProvider time)
         var n = 0;
         foreach (var key in table.Keys)
         {
-            if ((key == agent || key.StartsWith(agent + "/", StringComparison.Ordinal)) && table.TryRemove(key, out _))
+            if ((key == agent || key.StartsWith(agent + "/", StringComparison.Ordinal)) && table.TryRemove(key, out var removed))
             {
+                removed.Removed = true; // a look-up cache holding it must not count on it any more
                 n++;
             }
         }
@@ -166,7 +180,15 @@ public sealed class LimitCounters(TimeProvider time)
     public IEnumerable<(string Limit, string Key)> Keys => _counters.SelectMany(t => t.Value.Keys.Select(k => (t.Key, k)));
 
     /// <summary>A limit's counters in one <see cref="LimitCounters"/>, cached on the rule (immutable, so no torn reads).</summary>
-    internal sealed record CounterTableRef(LimitCounters Owner, ConcurrentDictionary<string, Counter> Table);
+    internal sealed class CounterTableRef(LimitCounters owner, ConcurrentDictionary<string, Counter> table)
+    {
+        public LimitCounters Owner { get; } = owner;
+
+        public ConcurrentDictionary<string, Counter> Table { get; } = table;
+
+        /// <summary>The counter this limit counted last (racy by design: any published counter of the table is valid).</summary>
+        public Counter? Last { get; set; }
+    }
 
     internal sealed class Counter
     {
@@ -176,21 +198,49 @@ public sealed class LimitCounters(TimeProvider time)
         private long _refilledAt;
         private int _inFlight;
 
-        public Counter(LimitRule limit)
+        /// <summary>The agent, session or "" this counter counts for.</summary>
+        public string Key { get; }
+
+        /// <summary>Set when <see cref="Reset"/> dropped it from its table.</summary>
+        public volatile bool Removed;
+
+        public Counter(LimitRule limit, string key)
         {
+            Key = key;
             _tokens = limit.Burst > 0 ? limit.Burst : limit.Count;
             _refilledAt = -1;
             _window = new SlidingWindow(limit.Kind is LimitKind.Budget or LimitKind.Breaker ? limit.Count : 0);
         }
 
-        public bool TryTake(LimitRule limit, long now, TimeProvider time)
+        public bool TryTake(LimitRule limit, LimitTiming timing, long now)
         {
+            if (limit.Kind == LimitKind.Concurrency)
+            {
+                // A slot is one integer: taken and given back without the lock.
+                var inFlight = Volatile.Read(ref _inFlight);
+                while (true)
+                {
+                    if (inFlight >= limit.Count)
+                    {
+                        return false;
+                    }
+
+                    var seen = Interlocked.CompareExchange(ref _inFlight, inFlight + 1, inFlight);
+                    if (seen == inFlight)
+                    {
+                        return true;
+                    }
+
+                    inFlight = seen;
+                }
+            }
+
             lock (_gate)
             {
                 switch (limit.Kind)
                 {
                     case LimitKind.Rate:
-                        Refill(limit, now, time);
+                        Refill(limit, timing, now);
                         if (_tokens < 1)
                         {
                             return false;
@@ -198,40 +248,43 @@ public sealed class LimitCounters(TimeProvider time)
 
                         _tokens -= 1;
                         return true;
-                    case LimitKind.Concurrency:
-                        if (_inFlight >= limit.Count)
-                        {
-                            return false;
-                        }
-
-                        _inFlight++;
-                        return true;
                     default:
                         // Budget and breaker: a sliding log of the last Count calls inside the window.
-                        return _window.TryAdd(limit, now, time);
+                        return _window.TryAdd(limit, timing, now);
                 }
             }
         }
 
         public void GiveBackSlot()
         {
-            lock (_gate)
+            // Never below zero: a release racing a reload that replaced the counter must not open extra slots.
+            var inFlight = Volatile.Read(ref _inFlight);
+            while (inFlight > 0)
             {
-                _inFlight = Math.Max(0, _inFlight - 1);
+                var seen = Interlocked.CompareExchange(ref _inFlight, inFlight - 1, inFlight);
+                if (seen == inFlight)
+                {
+                    return;
+                }
+
+                inFlight = seen;
             }
         }
 
         public void GiveBack(LimitRule limit)
         {
+            if (limit.Kind == LimitKind.Concurrency)
+            {
+                GiveBackSlot();
+                return;
+            }
+
             lock (_gate)
             {
                 switch (limit.Kind)
                 {
                     case LimitKind.Rate:
                         _tokens = Math.Min(_tokens + 1, limit.Burst > 0 ? limit.Burst : limit.Count);
-                        break;
-                    case LimitKind.Concurrency:
-                        _inFlight = Math.Max(0, _inFlight - 1);
                         break;
                     default:
                         _window.RemoveLast();
@@ -242,29 +295,27 @@ public sealed class LimitCounters(TimeProvider time)
 
         public (double Used, int Capacity) Level(LimitRule limit, long now, TimeProvider time)
         {
+            var timing = limit.TimingFor(time.TimestampFrequency);
             lock (_gate)
             {
                 switch (limit.Kind)
                 {
                     case LimitKind.Rate:
-                        Refill(limit, now, time);
-                        var capacity = limit.Burst > 0 ? limit.Burst : limit.Count;
-                        return (capacity - _tokens, capacity);
+                        Refill(limit, timing, now);
+                        return (timing.Capacity - _tokens, timing.Capacity);
                     case LimitKind.Concurrency:
-                        return (_inFlight, limit.Count);
+                        return (Volatile.Read(ref _inFlight), limit.Count);
                     default:
-                        return (_window.CountIn(limit, now, time), limit.Count);
+                        return (_window.CountIn(limit, timing, now), limit.Count);
                 }
             }
         }
 
-        private void Refill(LimitRule limit, long now, TimeProvider time)
+        private void Refill(LimitRule limit, LimitTiming timing, long now)
         {
             if (_refilledAt >= 0)
             {
-                var elapsed = time.GetElapsedTime(_refilledAt, now);
-                var capacity = limit.Burst > 0 ? limit.Burst : limit.Count;
-                _tokens = Math.Min(capacity, _tokens + (elapsed.TotalSeconds * limit.Count / limit.Window.TotalSeconds));
+                _tokens = Math.Min(timing.Capacity, _tokens + ((double)(now - _refilledAt) * limit.Count / timing.WindowTicksExact));
             }
 
             _refilledAt = now;
@@ -279,7 +330,7 @@ public sealed class LimitCounters(TimeProvider time)
     private sealed class SlidingWindow
     {
         private const int ExactUpTo = 256;
-        private const int Buckets = 64;
+        private const int Buckets = LimitTiming.Buckets;
         private readonly long[]? _ring;
         private readonly int[]? _counts;
         private long _lastBucket = -1;
@@ -305,11 +356,11 @@ public sealed class LimitCounters(TimeProvider time)
             }
         }
 
-        public bool TryAdd(LimitRule limit, long now, TimeProvider time)
+        public bool TryAdd(LimitRule limit, LimitTiming timing, long now)
         {
             if (_ring is { } ring)
             {
-                while (_size > 0 && time.GetElapsedTime(ring[_head], now) >= limit.Window)
+                while (_size > 0 && now - ring[_head] >= timing.WindowTicks)
                 {
                     _head = (_head + 1) % ring.Length;
                     _size--;
@@ -325,13 +376,13 @@ public sealed class LimitCounters(TimeProvider time)
                 return true;
             }
 
-            Advance(BucketOf(limit, now, time));
+            Advance(now / timing.BucketTicks);
             if (_total >= limit.Count)
             {
                 return false;
             }
 
-            _lastSlot = (int)(_lastBucket % Buckets);
+            _lastSlot = (int)(_lastBucket & (Buckets - 1));
             _counts![_lastSlot]++;
             _total++;
             return true;
@@ -350,7 +401,7 @@ public sealed class LimitCounters(TimeProvider time)
             var steps = Math.Min(bucket - _lastBucket, Buckets);
             for (var i = 1; i <= steps; i++)
             {
-                var slot = (int)((_lastBucket + i) % Buckets);
+                var slot = (int)((_lastBucket + i) & (Buckets - 1));
                 _total -= _counts![slot];
                 _counts[slot] = 0;
             }
@@ -377,14 +428,14 @@ public sealed class LimitCounters(TimeProvider time)
             }
         }
 
-        public int CountIn(LimitRule limit, long now, TimeProvider time)
+        public int CountIn(LimitRule limit, LimitTiming timing, long now)
         {
             if (_ring is { } ring)
             {
                 var n = 0;
                 for (var i = 0; i < _size; i++)
                 {
-                    if (time.GetElapsedTime(ring[(_head + i) % ring.Length], now) < limit.Window)
+                    if (now - ring[(_head + i) % ring.Length] < timing.WindowTicks)
                     {
                         n++;
                     }
@@ -398,14 +449,8 @@ public sealed class LimitCounters(TimeProvider time)
                 return 0;
             }
 
-            Advance(BucketOf(limit, now, time));
+            Advance(now / timing.BucketTicks);
             return _total;
-        }
-
-        private static long BucketOf(LimitRule limit, long now, TimeProvider time)
-        {
-            var ticks = Math.Max(1, (long)(limit.Window.TotalSeconds * time.TimestampFrequency / Buckets));
-            return now / ticks;
         }
     }
 }

@@ -79,6 +79,21 @@ public sealed partial class LimitRule
     /// <summary>The counters' table for this limit in the <see cref="LimitCounters"/> that last counted it (a look-up cache).</summary>
     internal LimitCounters.CounterTableRef? CounterTable { get; set; }
 
+    /// <summary>This limit's figures in a clock's timestamp units, computed once per clock frequency (a cache).</summary>
+    internal LimitTiming TimingFor(long frequency)
+    {
+        var t = _timing;
+        if (t is null || t.Frequency != frequency)
+        {
+            t = new LimitTiming(this, frequency);
+            _timing = t;
+        }
+
+        return t;
+    }
+
+    private LimitTiming? _timing;
+
     /// <summary>Words for messages: "10 per 1 min".</summary>
     public string Describe() => Kind switch
     {
@@ -127,4 +142,41 @@ public sealed partial class LimitRule
 
     [GeneratedRegex(@"^(\d+)\s*(?:per|/|in)\s*([0-9.]*\s*[A-Za-z]+)(?:\s+per\s+(agent|session|global))?$", RegexOptions.IgnoreCase)]
     private static partial Regex AmountRegex();
+}
+
+/// <summary>
+/// A limit's figures in timestamp units, so the hot path compares and adds integers and multiplies once instead
+/// of building TimeSpans and dividing. Immutable and published whole: a racing reader sees one or the other.
+/// </summary>
+internal sealed class LimitTiming
+{
+    /// <summary>Buckets of a large sliding window (a power of two: slots are found with a mask).</summary>
+    public const int Buckets = 64;
+
+    public LimitTiming(LimitRule limit, long frequency)
+    {
+        Frequency = frequency;
+        Capacity = limit.Burst > 0 ? limit.Burst : limit.Count;
+        WindowTicks = Math.Max(1, (long)(limit.Window.TotalSeconds * frequency));
+        WindowTicksExact = limit.Window.TotalSeconds * frequency;
+        BucketTicks = Math.Max(1, WindowTicks / Buckets);
+    }
+
+    /// <summary>The clock's timestamps per second.</summary>
+    public long Frequency { get; }
+
+    /// <summary>Token bucket size (rate limits).</summary>
+    public int Capacity { get; }
+
+    /// <summary>The window in timestamp units.</summary>
+    public long WindowTicks { get; }
+
+    /// <summary>
+    /// The window in timestamp units as a double, for refills: elapsed * count / this is exact for whole-second
+    /// steps, where a precomputed rate per unit would leave 0.999... of a token (and refuse a call it should allow).
+    /// </summary>
+    public double WindowTicksExact { get; }
+
+    /// <summary>One of the 64 buckets of a large sliding window.</summary>
+    public long BucketTicks { get; }
 }

@@ -47,6 +47,47 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public void Reset_ForgetsTheAgentsCount_EvenRightAfterItsLastCall()
+    {
+        // An operator's resume of a breaker's pause resets the window; the agent's very next call must count from
+        // zero, not on the counter its previous calls used.
+        var policy = Policy("""
+              - id: breaker
+                match: { class: destructive }
+                budget: 2 per hour
+            """);
+        var counters = new LimitCounters(_time);
+        Assert.True(Take(policy, counters).Ok);
+        Assert.True(Take(policy, counters).Ok);
+        Assert.False(Take(policy, counters).Ok);
+
+        Assert.Equal(1, counters.Reset("breaker", "a"));
+        Assert.True(Take(policy, counters).Ok);
+        Assert.True(Take(policy, counters).Ok);
+        Assert.False(Take(policy, counters).Ok);
+    }
+
+    [Fact]
+    public void Counts_StaySeparate_WhenAgentsAlternate()
+    {
+        var policy = Policy("""
+              - id: velocity
+                match: { class: destructive }
+                rate: 3 per minute
+            """);
+        var counters = new LimitCounters(_time);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True(Take(policy, counters, agent: "a").Ok);
+            Assert.True(Take(policy, counters, agent: "b").Ok);
+        }
+
+        Assert.False(Take(policy, counters, agent: "a").Ok);
+        Assert.False(Take(policy, counters, agent: "b").Ok);
+        Assert.True(Take(policy, counters, agent: "c").Ok);
+    }
+
+    [Fact]
     public void Rate_OnlyCountsMatchingCalls()
     {
         var policy = Policy("""
@@ -144,6 +185,47 @@ public sealed class LimitTests
         Assert.Equal(1, counters.Level(policy.Limits[0], "a")?.Used);
         again!.Dispose();
         Assert.Equal(0, counters.Level(policy.Limits[0], "a")?.Used);
+    }
+
+    [Fact]
+    public async Task Concurrency_NeverExceedsItsCap_UnderParallelCallers()
+    {
+        var policy = Policy("""
+              - id: at-once
+                match: { class: destructive }
+                concurrency: 3
+            """);
+        var counters = new LimitCounters(_time);
+        var limits = policy.LimitsFor(Call("mail", "delete_mail"));
+        var inside = 0;
+        var most = 0;
+        var admitted = 0;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+        {
+            for (var i = 0; i < 20_000; i++)
+            {
+                var call = Call("mail", "delete_mail");
+                if (!counters.Acquire(limits, call, out var release).Ok)
+                {
+                    continue;
+                }
+
+                Interlocked.Increment(ref admitted);
+                var now = Interlocked.Increment(ref inside);
+                int seen;
+                while ((seen = Volatile.Read(ref most)) < now && Interlocked.CompareExchange(ref most, now, seen) != seen)
+                {
+                }
+
+                Interlocked.Decrement(ref inside);
+                release!.Dispose();
+                release.Dispose(); // a second release is harmless
+            }
+        })));
+
+        Assert.InRange(most, 1, 3);
+        Assert.True(admitted > 0);
+        Assert.Equal((0.0, 3), counters.Level(limits[0], "agent-1")); // every slot came back
     }
 
     [Fact]
