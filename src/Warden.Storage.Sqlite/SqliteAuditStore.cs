@@ -67,14 +67,19 @@ public sealed class SqliteAuditStore : IAuditStore
     private readonly string _writerConnectionString;
     private readonly Lock _writeLock = new();
     private SqliteConnection? _writer;
-    private SqliteCommand? _insert;
-    private SqliteCommand? _readHead;
-    private SqliteCommand? _writeHead;
+    private readonly string _filePath;
+
+    // The writer's statements, prepared once per connection and driven through SQLitePCL directly: binding through
+    // Microsoft.Data.Sqlite's parameters allocated a binder and a UTF-8 copy per value and looked each parameter up
+    // by name, for twenty values per record, on the path every forwarded call waits for.
+    private sqlite3_stmt? _insert;
+    private sqlite3_stmt? _readHead;
+    private sqlite3_stmt? _writeHead;
     private bool _initialized;
     private WalCheckpointer? _checkpointer;
+    private int _disposed;
 
     internal WalCheckpointer? Checkpointer => _checkpointer;
-    private int _disposed;
 
     /// <summary>Creates the store; nothing touches the file until <see cref="InitializeAsync"/>.</summary>
     public SqliteAuditStore(SqliteAuditStoreOptions options)
@@ -82,9 +87,10 @@ public sealed class SqliteAuditStore : IAuditStore
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Path);
         _options = options;
+        _filePath = System.IO.Path.GetFullPath(options.Path);
         var builder = new SqliteConnectionStringBuilder
         {
-            DataSource = System.IO.Path.GetFullPath(options.Path),
+            DataSource = _filePath,
             Mode = options.ReadOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
             Cache = SqliteCacheMode.Private,
             Pooling = true,
@@ -99,7 +105,7 @@ public sealed class SqliteAuditStore : IAuditStore
     internal int? VerifyParts { get; set; }
 
     /// <summary>Full path of the database file.</summary>
-    public string FilePath => new SqliteConnectionStringBuilder(_connectionString).DataSource;
+    public string FilePath => _filePath;
 
     /// <inheritdoc />
     public ValueTask InitializeAsync(CancellationToken cancellationToken = default)
@@ -163,7 +169,7 @@ public sealed class SqliteAuditStore : IAuditStore
             {
                 var connection = WriterForAppend();
                 using var tx = connection.BeginTransaction(deferred: false);
-                var written = WriteLocked(events, tx);
+                var written = WriteLocked(events);
                 tx.Commit();
                 return ValueTask.FromResult<IReadOnlyList<AuditEvent>>(written);
             }
@@ -219,7 +225,7 @@ public sealed class SqliteAuditStore : IAuditStore
             SqliteException.ThrowExceptionForRC(rc, db);
             try
             {
-                var written = WriteLocked(events, null);
+                var written = WriteLocked(events);
                 SqliteException.ThrowExceptionForRC(raw.sqlite3_exec(db, "COMMIT;"), db);
                 return written;
             }
@@ -268,59 +274,106 @@ public sealed class SqliteAuditStore : IAuditStore
 
     // Inside a write transaction (tx, or one begun natively when null): reads the head, numbers, chains and inserts
     // the events, and writes the new head.
-    private AuditEvent[] WriteLocked(IReadOnlyList<AuditEvent> events, SqliteTransaction? tx)
+    private AuditEvent[] WriteLocked(IReadOnlyList<AuditEvent> events)
     {
+        var db = _writer!.Handle!;
         var written = new AuditEvent[events.Count];
-        _readHead!.Transaction = tx;
         long seq = 0;
-        byte[] prev = new byte[AuditCanonical.HashSize];
-        using (var reader = _readHead.ExecuteReader())
+        var prev = new byte[AuditCanonical.HashSize];
+        var read = _readHead!;
+        try
         {
-            if (reader.Read())
+            var rc = raw.sqlite3_step(read);
+            if (rc == raw.SQLITE_ROW)
             {
-                seq = reader.GetInt64(0);
-                prev = (byte[])reader.GetValue(1);
+                seq = raw.sqlite3_column_int64(read, 0);
+                prev = raw.sqlite3_column_blob(read, 1).ToArray();
+            }
+            else if (rc != raw.SQLITE_DONE)
+            {
+                SqliteException.ThrowExceptionForRC(rc, db);
             }
         }
+        finally
+        {
+            raw.sqlite3_reset(read);
+        }
 
-        _insert!.Transaction = tx;
-        var p = _insert.Parameters;
+        Span<byte> time = stackalloc byte[AuditCanonical.TimeLength];
+        var insert = _insert!;
         for (var i = 0; i < events.Count; i++)
         {
             var e = events[i];
             seq++;
             var hash = AuditCanonical.ComputeHash(e, seq, prev);
-            p[0].Value = seq;
-            p[1].Value = AuditCanonical.FormatTime(e.Time);
-            p[2].Value = e.Kind;
-            p[3].Value = e.Actor;
-            p[4].Value = (object?)e.Agent ?? DBNull.Value;
-            p[5].Value = (object?)e.Session ?? DBNull.Value;
-            p[6].Value = (object?)e.Call ?? DBNull.Value;
-            p[7].Value = (object?)e.Server ?? DBNull.Value;
-            p[8].Value = (object?)e.Tool ?? DBNull.Value;
-            p[9].Value = (object?)e.Effect ?? DBNull.Value;
-            p[10].Value = (object?)e.Rule ?? DBNull.Value;
-            p[11].Value = (object?)e.PolicyVersion ?? DBNull.Value;
-            p[12].Value = (object?)e.Context ?? DBNull.Value;
-            p[13].Value = (object?)e.Arguments ?? DBNull.Value;
-            p[14].Value = (object?)e.ResultDigest ?? DBNull.Value;
-            p[15].Value = (object?)e.Outcome ?? DBNull.Value;
-            p[16].Value = e.DurationMicros is { } d ? d : DBNull.Value;
-            p[17].Value = (object?)e.Detail ?? DBNull.Value;
-            p[18].Value = prev;
-            p[19].Value = hash;
-            _insert.ExecuteNonQuery();
+            raw.sqlite3_bind_int64(insert, 1, seq);
+            raw.sqlite3_bind_text(insert, 2, time[..AuditCanonical.FormatTime(e.Time, time)]);
+            Text(insert, 3, e.Kind);
+            Text(insert, 4, e.Actor);
+            Text(insert, 5, e.Agent);
+            Text(insert, 6, e.Session);
+            Text(insert, 7, e.Call);
+            Text(insert, 8, e.Server);
+            Text(insert, 9, e.Tool);
+            Text(insert, 10, e.Effect);
+            Text(insert, 11, e.Rule);
+            Text(insert, 12, e.PolicyVersion);
+            Text(insert, 13, e.Context);
+            Text(insert, 14, e.Arguments);
+            Text(insert, 15, e.ResultDigest);
+            Text(insert, 16, e.Outcome);
+            if (e.DurationMicros is { } d)
+            {
+                raw.sqlite3_bind_int64(insert, 17, d);
+            }
+            else
+            {
+                raw.sqlite3_bind_null(insert, 17);
+            }
+
+            Text(insert, 18, e.Detail);
+            raw.sqlite3_bind_blob(insert, 19, prev);
+            raw.sqlite3_bind_blob(insert, 20, hash);
+            Step(insert, db);
             written[i] = e with { Seq = seq, PrevHash = prev, Hash = hash, Time = e.Time.ToUniversalTime() };
             prev = hash;
         }
 
-        _writeHead!.Transaction = tx;
-        _writeHead.Parameters[0].Value = seq;
-        _writeHead.Parameters[1].Value = prev;
-        _writeHead.Parameters[2].Value = AuditCanonical.FormatTime(DateTimeOffset.UtcNow);
-        _writeHead.ExecuteNonQuery();
+        var head = _writeHead!;
+        raw.sqlite3_bind_int64(head, 1, seq);
+        raw.sqlite3_bind_blob(head, 2, prev);
+        raw.sqlite3_bind_text(head, 3, time[..AuditCanonical.FormatTime(DateTimeOffset.UtcNow, time)]);
+        Step(head, db);
         return written;
+    }
+
+    // UTF-16 straight from the string: SQLite converts it while copying, with no managed copy in between.
+    private static void Text(sqlite3_stmt stmt, int index, string? value)
+    {
+        if (value is null)
+        {
+            raw.sqlite3_bind_null(stmt, index);
+        }
+        else
+        {
+            raw.sqlite3_bind_text16(stmt, index, value.AsSpan());
+        }
+    }
+
+    private static void Step(sqlite3_stmt stmt, sqlite3 db)
+    {
+        try
+        {
+            var rc = raw.sqlite3_step(stmt);
+            if (rc != raw.SQLITE_DONE)
+            {
+                SqliteException.ThrowExceptionForRC(rc, db);
+            }
+        }
+        finally
+        {
+            raw.sqlite3_reset(stmt);
+        }
     }
 
     /// <inheritdoc />
@@ -801,26 +854,23 @@ public sealed class SqliteAuditStore : IAuditStore
         {
             Exec(connection, WalCheckpointer.WriterPragmas);
         }
-        _insert = connection.CreateCommand();
-        _insert.CommandText = $"INSERT INTO audit ({Columns}) VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13, $p14, $p15, $p16, $p17, $p18, $p19);";
-        for (var i = 0; i < 20; i++)
-        {
-            _insert.Parameters.Add(new SqliteParameter("$p" + i.ToString(CultureInfo.InvariantCulture), null));
-        }
-
-        _readHead = connection.CreateCommand();
-        _readHead.CommandText = "SELECT seq, hash FROM audit_head WHERE id = 1;";
-        _writeHead = connection.CreateCommand();
-        _writeHead.CommandText = "INSERT INTO audit_head (id, seq, hash, time) VALUES (1, $seq, $hash, $time) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time;";
-        _writeHead.Parameters.Add(new SqliteParameter("$seq", null));
-        _writeHead.Parameters.Add(new SqliteParameter("$hash", null));
-        _writeHead.Parameters.Add(new SqliteParameter("$time", null));
+        var db = connection.Handle!;
+        _insert = Prepare(db, $"INSERT INTO audit ({Columns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20);");
+        _readHead = Prepare(db, "SELECT seq, hash FROM audit_head WHERE id = 1;");
+        _writeHead = Prepare(db, "INSERT INTO audit_head (id, seq, hash, time) VALUES (1, ?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time;");
         _writer = connection;
         return connection;
     }
 
+    private static sqlite3_stmt Prepare(sqlite3 db, string sql)
+    {
+        SqliteException.ThrowExceptionForRC(raw.sqlite3_prepare_v2(db, sql, out var stmt), db);
+        return stmt;
+    }
+
     private void CloseWriter()
     {
+        // Statements before their connection: a connection closes only when nothing is prepared on it.
         _insert?.Dispose();
         _readHead?.Dispose();
         _writeHead?.Dispose();

@@ -165,15 +165,53 @@ internal sealed partial class AuditLog : IAsyncDisposable
     /// <summary>Compact JSON of an object whose properties <paramref name="body"/> writes.</summary>
     public static string Json(Action<Utf8JsonWriter> body)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer))
+        // Every decision record writes one of these on the committing thread: its buffer and writer are kept per
+        // thread instead of allocated (and grown) per record. A nested call gets fresh ones.
+        var scratch = t_json ??= new JsonScratch();
+        if (scratch.InUse)
         {
+            return new JsonScratch().Write(body);
+        }
+
+        scratch.InUse = true;
+        try
+        {
+            var json = scratch.Write(body);
+            if (scratch.Buffer.Capacity > 64 * 1024)
+            {
+                t_json = null; // one huge record must not pin its buffer for the thread's lifetime
+            }
+
+            return json;
+        }
+        finally
+        {
+            scratch.InUse = false;
+        }
+    }
+
+    [ThreadStatic]
+    private static JsonScratch? t_json;
+
+    private sealed class JsonScratch
+    {
+        private Utf8JsonWriter? _writer;
+
+        public ArrayBufferWriter<byte> Buffer { get; } = new(1024);
+
+        public bool InUse { get; set; }
+
+        public string Write(Action<Utf8JsonWriter> body)
+        {
+            Buffer.ResetWrittenCount();
+            var w = _writer ??= new Utf8JsonWriter(Buffer);
+            w.Reset(Buffer);
             w.WriteStartObject();
             body(w);
             w.WriteEndObject();
+            w.Flush();
+            return Encoding.UTF8.GetString(Buffer.WrittenSpan);
         }
-
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     public async ValueTask DisposeAsync()
