@@ -323,35 +323,23 @@ public sealed class SqliteWardenStore : IWardenStore
 
         try
         {
-            // A pooled connection opens without I/O once warm; Microsoft.Data.Sqlite's own transactions retry on a busy
-            // lock (sleeping), so this one is begun natively, with no busy wait: busy means someone else writes.
+            // A pooled connection opens without I/O once warm.
             using var connection = OpenAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            if (!TryBeginNow(connection))
+            {
+                return false;
+            }
+
             var db = connection.Handle!;
-            raw.sqlite3_busy_timeout(db, 0);
             try
             {
-                var rc = raw.sqlite3_exec(db, "BEGIN IMMEDIATE;");
-
-                if ((rc & 0xFF) is raw.SQLITE_BUSY or raw.SQLITE_LOCKED)
-                {
-                    return false;
-                }
-
-                SqliteException.ThrowExceptionForRC(rc, db);
-                try
-                {
-                    InsertStop(connection, stop);
-                    SqliteException.ThrowExceptionForRC(raw.sqlite3_exec(db, "COMMIT;"), db);
-                }
-                catch
-                {
-                    raw.sqlite3_exec(db, "ROLLBACK;");
-                    throw;
-                }
+                InsertStop(connection, stop);
+                SqliteException.ThrowExceptionForRC(raw.sqlite3_exec(db, "COMMIT;"), db);
             }
-            finally
+            catch
             {
-                raw.sqlite3_busy_timeout(db, (int)_options.BusyTimeout.TotalMilliseconds);
+                raw.sqlite3_exec(db, "ROLLBACK;");
+                throw;
             }
         }
         catch (SqliteException ex)
@@ -867,6 +855,25 @@ public sealed class SqliteWardenStore : IWardenStore
                 return await body(connection, cancellationToken).ConfigureAwait(false);
             }
 
+            // When the write lock is free, write on the caller's thread: a hop to the thread pool is where an
+            // approver's decision or a stop waits longest on a busy machine, behind the agents' calls. With fsync
+            // durability, or when another connection writes, the write may wait: it leaves the caller's thread.
+            if (!_options.FullSync && TryBeginNow(connection))
+            {
+                var db = connection.Handle!;
+                try
+                {
+                    var done = await body(connection, cancellationToken).ConfigureAwait(false);
+                    SqliteException.ThrowExceptionForRC(raw.sqlite3_exec(db, "COMMIT;"), db);
+                    return done;
+                }
+                catch
+                {
+                    raw.sqlite3_exec(db, "ROLLBACK;");
+                    throw;
+                }
+            }
+
             // Writes may wait up to BusyTimeout for another writer, and Microsoft.Data.Sqlite waits synchronously:
             // leave the caller's thread first so its task is returned at once.
             await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
@@ -882,6 +889,31 @@ public sealed class SqliteWardenStore : IWardenStore
         {
             throw Fault(operation, ex);
         }
+    }
+
+    // BEGIN IMMEDIATE without a busy wait (Microsoft.Data.Sqlite's own transactions retry on a busy lock, sleeping):
+    // false when another connection holds the write lock.
+    private bool TryBeginNow(SqliteConnection connection)
+    {
+        var db = connection.Handle!;
+        raw.sqlite3_busy_timeout(db, 0);
+        int rc;
+        try
+        {
+            rc = raw.sqlite3_exec(db, "BEGIN IMMEDIATE;");
+        }
+        finally
+        {
+            raw.sqlite3_busy_timeout(db, (int)_options.BusyTimeout.TotalMilliseconds);
+        }
+
+        if ((rc & 0xFF) is raw.SQLITE_BUSY or raw.SQLITE_LOCKED)
+        {
+            return false;
+        }
+
+        SqliteException.ThrowExceptionForRC(rc, db);
+        return true;
     }
 
     /// <summary>A pooled connection with the per-connection pragmas applied (internal for tests).</summary>
