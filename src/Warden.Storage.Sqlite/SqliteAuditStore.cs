@@ -204,36 +204,10 @@ public sealed class SqliteAuditStore : IAuditStore
             var connection = WriterForAppend();
             var db = connection.Handle!;
 
-            // BEGIN IMMEDIATE with no busy wait: SQLITE_BUSY means someone else writes, and the caller must not wait.
-            // Microsoft.Data.Sqlite's transactions retry on busy (sleeping), so this one is begun natively.
-            raw.sqlite3_busy_timeout(db, 0);
-            int rc;
-            try
-            {
-                rc = raw.sqlite3_exec(db, "BEGIN IMMEDIATE;");
-            }
-            finally
-            {
-                raw.sqlite3_busy_timeout(db, (int)_options.BusyTimeout.TotalMilliseconds);
-            }
-
-            if ((rc & 0xFF) is raw.SQLITE_BUSY or raw.SQLITE_LOCKED)
-            {
-                return null;
-            }
-
-            SqliteException.ThrowExceptionForRC(rc, db);
-            try
-            {
-                var written = WriteLocked(events);
-                SqliteException.ThrowExceptionForRC(raw.sqlite3_exec(db, "COMMIT;"), db);
-                return written;
-            }
-            catch
-            {
-                raw.sqlite3_exec(db, "ROLLBACK;");
-                throw;
-            }
+            // Busy means someone else writes, and the caller must not wait: the writer thread will.
+            return ImmediateTransaction.TryBegin(db, _options.BusyTimeout)
+                ? ImmediateTransaction.Complete(db, (Store: this, Events: events), static s => s.Store.WriteLocked(s.Events))
+                : null;
         }
         catch (Exception ex) when (ex is SqliteException or IOException or StoreUnavailableException or InvalidOperationException)
         {

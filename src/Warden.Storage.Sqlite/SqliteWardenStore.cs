@@ -330,17 +330,7 @@ public sealed class SqliteWardenStore : IWardenStore
                 return false;
             }
 
-            var db = connection.Handle!;
-            try
-            {
-                InsertStop(connection, stop);
-                SqliteException.ThrowExceptionForRC(raw.sqlite3_exec(db, "COMMIT;"), db);
-            }
-            catch
-            {
-                raw.sqlite3_exec(db, "ROLLBACK;");
-                throw;
-            }
+            ImmediateTransaction.Complete(connection.Handle!, (Store: this, Connection: connection, Stop: stop), static s => s.Store.InsertStop(s.Connection, s.Stop));
         }
         catch (SqliteException ex)
         {
@@ -891,30 +881,7 @@ public sealed class SqliteWardenStore : IWardenStore
         }
     }
 
-    // BEGIN IMMEDIATE without a busy wait (Microsoft.Data.Sqlite's own transactions retry on a busy lock, sleeping):
-    // false when another connection holds the write lock.
-    private bool TryBeginNow(SqliteConnection connection)
-    {
-        var db = connection.Handle!;
-        raw.sqlite3_busy_timeout(db, 0);
-        int rc;
-        try
-        {
-            rc = raw.sqlite3_exec(db, "BEGIN IMMEDIATE;");
-        }
-        finally
-        {
-            raw.sqlite3_busy_timeout(db, (int)_options.BusyTimeout.TotalMilliseconds);
-        }
-
-        if ((rc & 0xFF) is raw.SQLITE_BUSY or raw.SQLITE_LOCKED)
-        {
-            return false;
-        }
-
-        SqliteException.ThrowExceptionForRC(rc, db);
-        return true;
-    }
+    private bool TryBeginNow(SqliteConnection connection) => ImmediateTransaction.TryBegin(connection.Handle!, _options.BusyTimeout);
 
     /// <summary>A pooled connection with the per-connection pragmas applied (internal for tests).</summary>
     internal async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken) =>
