@@ -17,6 +17,7 @@ internal sealed partial class GatewayLifetime(
     PrincipalDirectory principals,
     Stops.StopService stops,
     Approvals.ApprovalService approvals,
+    DataGuard.LabelSync labels,
     ILogger<GatewayLifetime> logger) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -39,6 +40,10 @@ internal sealed partial class GatewayLifetime(
         // the first held call may arrive as soon as the listener runs.
         await approvals.StartAsync(cancellationToken).ConfigureAwait(false);
         var after = await store.GetLatestChangeIdAsync(cancellationToken).ConfigureAwait(false);
+
+        // Data labels survive restarts and reach every replica: load those in force after taking the feed's position
+        // (a label added in between is in both, which is harmless) and before the listener takes a call.
+        await labels.LoadAsync(cancellationToken).ConfigureAwait(false);
         _feed = Task.Run(() => FollowAsync(after, _stopping.Token), CancellationToken.None);
         if (config.Mcp.AnonymousAgent is { } anonymous)
         {
@@ -66,6 +71,10 @@ internal sealed partial class GatewayLifetime(
                     else if (change.Topic == ChangeTopics.Approval)
                     {
                         await approvals.OnStoreChangeAsync(change.Key, stopping).ConfigureAwait(false);
+                    }
+                    else if (change.Topic == ChangeTopics.Label)
+                    {
+                        await labels.OnChangeAsync(stopping).ConfigureAwait(false);
                     }
                 }
             }
@@ -99,6 +108,7 @@ internal sealed partial class GatewayLifetime(
         }
 
         await approvals.DisposeAsync().ConfigureAwait(false);
+        await labels.DisposeAsync().ConfigureAwait(false);
         await gateway.DisposeAsync().ConfigureAwait(false);
         await store.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();

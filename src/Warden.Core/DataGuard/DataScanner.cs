@@ -95,7 +95,7 @@ public sealed class DataScanner
             return report;
         }
 
-        var state = new ScanState(report, fingerprints, _options.MaxArgumentChars, new DecodeBudget(_options.MaxInflateBytes));
+        var state = new ScanState(report, fingerprints is null ? null : FingerprintSet.Create(fingerprints), _options.MaxArgumentChars, new DecodeBudget(_options.MaxInflateBytes));
         foreach (var (key, value) in arguments)
         {
             Walk(value, "$." + key, 1, state);
@@ -110,7 +110,7 @@ public sealed class DataScanner
     public ScanReport ScanJson(JsonElement value, string prefix, IReadOnlySet<ulong>? fingerprints = null)
     {
         var report = new ScanReport();
-        var state = new ScanState(report, fingerprints, _options.MaxResultChars, new DecodeBudget(_options.MaxInflateBytes));
+        var state = new ScanState(report, fingerprints is null ? null : FingerprintSet.Create(fingerprints), _options.MaxResultChars, new DecodeBudget(_options.MaxInflateBytes));
         Walk(value, prefix, 0, state);
         Finish(state);
         return report;
@@ -120,7 +120,7 @@ public sealed class DataScanner
     public ScanReport ScanText(string text, string location, IReadOnlySet<ulong>? fingerprints = null)
     {
         var report = new ScanReport();
-        var state = new ScanState(report, fingerprints, _options.MaxResultChars, new DecodeBudget(_options.MaxInflateBytes));
+        var state = new ScanState(report, fingerprints is null ? null : FingerprintSet.Create(fingerprints), _options.MaxResultChars, new DecodeBudget(_options.MaxInflateBytes));
         ScanField(text, location, state, collect: false);
         Finish(state);
         return report;
@@ -439,11 +439,11 @@ public sealed class DataScanner
         }
     }
 
-    private sealed class ScanState(ScanReport report, IReadOnlySet<ulong>? fingerprints, long remaining, DecodeBudget budget)
+    private sealed class ScanState(ScanReport report, FingerprintSet? fingerprints, long remaining, DecodeBudget budget)
     {
         public ScanReport Report { get; } = report;
 
-        public IReadOnlySet<ulong>? Fingerprints { get; } = fingerprints;
+        public FingerprintSet? Fingerprints { get; } = fingerprints;
 
         public long Remaining { get; set; } = remaining;
 

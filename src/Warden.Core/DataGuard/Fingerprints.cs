@@ -41,7 +41,11 @@ public static class Fingerprinter
     }
 
     /// <summary>Counts distinctive-token and shingle matches of a text against a set.</summary>
-    public static (int Tokens, int Shingles) Match(ReadOnlySpan<char> text, IReadOnlySet<ulong> set)
+    public static (int Tokens, int Shingles) Match(ReadOnlySpan<char> text, IReadOnlySet<ulong> set) =>
+        Match(text, FingerprintSet.Create(set));
+
+    /// <summary>Counts distinctive-token and shingle matches of a text against a set.</summary>
+    public static (int Tokens, int Shingles) Match(ReadOnlySpan<char> text, FingerprintSet set)
     {
         if (set.Count == 0)
         {
