@@ -18,25 +18,28 @@ public static class Fingerprinter
     /// <summary>Adds the fingerprints of a (normalized) text to a set, up to <paramref name="max"/> entries in total.</summary>
     public static void Add(ReadOnlySpan<char> text, ISet<ulong> into, int max)
     {
-        Span<ulong> window = stackalloc ulong[ShingleSize];
+        ulong w0 = 0, w1 = 0, w2 = 0;
         var count = 0;
-        foreach (var (hash, distinctive) in new TokenEnumerator(text))
+        var tokens = new TokenEnumerator(text);
+        while (tokens.MoveNext())
         {
             if (into.Count >= max)
             {
                 return;
             }
 
-            if (distinctive)
+            var hash = tokens.Hash;
+            if (tokens.Distinctive)
             {
                 into.Add(hash | 1);
             }
 
-            window[count++ % ShingleSize] = hash;
-            if (count >= ShingleSize)
+            if (++count >= ShingleSize)
             {
-                into.Add(Shingle(window, count) & ~1UL);
+                into.Add(Shingle(w0, w1, w2, hash) & ~1UL);
             }
+
+            (w0, w1, w2) = (w1, w2, hash);
         }
     }
 
@@ -52,21 +55,24 @@ public static class Fingerprinter
             return (0, 0);
         }
 
-        Span<ulong> window = stackalloc ulong[ShingleSize];
+        ulong w0 = 0, w1 = 0, w2 = 0;
         var count = 0;
         int tokens = 0, shingles = 0;
-        foreach (var (hash, distinctive) in new TokenEnumerator(text))
+        var e = new TokenEnumerator(text);
+        while (e.MoveNext())
         {
-            if (distinctive && set.Contains(hash | 1))
+            var hash = e.Hash;
+            if (e.Distinctive && set.Contains(hash | 1))
             {
                 tokens++;
             }
 
-            window[count++ % ShingleSize] = hash;
-            if (count >= ShingleSize && set.Contains(Shingle(window, count) & ~1UL))
+            if (++count >= ShingleSize && set.Contains(Shingle(w0, w1, w2, hash) & ~1UL))
             {
                 shingles++;
             }
+
+            (w0, w1, w2) = (w1, w2, hash);
         }
 
         return (tokens, shingles);
@@ -75,34 +81,51 @@ public static class Fingerprinter
     /// <summary>True when a match count is strong enough to be a finding.</summary>
     public static bool IsFinding((int Tokens, int Shingles) m) => m.Tokens >= 1 || m.Shingles >= 2;
 
-    private static ulong Shingle(ReadOnlySpan<ulong> window, int count)
+    /// <summary>The hash of four consecutive tokens, oldest first (order matters). Stored hashes depend on it: never change it.</summary>
+    private static ulong Shingle(ulong oldest, ulong second, ulong third, ulong newest)
     {
-        // Order matters: hash the window oldest first.
-        var h = 14695981039346656037UL;
-        for (var k = 0; k < ShingleSize; k++)
-        {
-            h = (h ^ window[(count + k) % ShingleSize]) * 1099511628211UL;
-            h ^= h >> 29;
-        }
+        var h = Mix(14695981039346656037UL, oldest);
+        h = Mix(h, second);
+        h = Mix(h, third);
+        return Mix(h, newest);
 
-        return h;
+        static ulong Mix(ulong h, ulong token)
+        {
+            h = (h ^ token) * 1099511628211UL;
+            return h ^ (h >> 29);
+        }
     }
 
-    /// <summary>Enumerates (hash, distinctive) for each token.</summary>
+    /// <summary>
+    /// Walks the tokens of a text: a token's hash is FNV-1a over its lower-case ASCII letters and digits (stored hashes
+    /// depend on it: never change it). One table lookup per character classifies it.
+    /// </summary>
     private ref struct TokenEnumerator(ReadOnlySpan<char> text)
     {
+        private const byte Other = 0, Letter = 1, Digit = 2;
         private readonly ReadOnlySpan<char> _text = text;
         private int _pos;
 
-        public (ulong Hash, bool Distinctive) Current { get; private set; }
+        public ulong Hash { get; private set; }
 
-        public readonly TokenEnumerator GetEnumerator() => this;
+        public bool Distinctive { get; private set; }
+
+        // ASCII classes: letters and digits make tokens; everything else (non-ASCII too) separates them.
+        private static ReadOnlySpan<byte> Classes =>
+        [
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0,
+            0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+            0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+        ];
+
+        private static byte Class(char c) => c < 128 ? Classes[c] : Other;
 
         public bool MoveNext()
         {
             var s = _text;
             var i = _pos;
-            while (i < s.Length && !char.IsAsciiLetterOrDigit(s[i]))
+            while ((uint)i < (uint)s.Length && Class(s[i]) == Other)
             {
                 i++;
             }
@@ -116,20 +139,23 @@ public static class Fingerprinter
             var h = 14695981039346656037UL;
             var length = 0;
             var digits = false;
-            while (i < s.Length)
+            while ((uint)i < (uint)s.Length)
             {
                 var c = s[i];
-                if (char.IsAsciiLetterOrDigit(c))
+                var k = Class(c);
+                if (k != Other)
                 {
-                    digits |= char.IsAsciiDigit(c);
-                    h = (h ^ (uint)char.ToLowerInvariant(c)) * 1099511628211UL;
+                    digits |= k == Digit;
+
+                    // | 0x20 lower-cases an ASCII letter and leaves a digit as it is.
+                    h = (h ^ (uint)(c | 0x20)) * 1099511628211UL;
                     length++;
                     i++;
                     continue;
                 }
 
                 // One separator between digit groups (104,000 / +1-555-0142 / DE89 3704) keeps the token going.
-                if (i + 1 < s.Length && i > 0 && char.IsAsciiDigit(s[i + 1]) && char.IsAsciiDigit(s[i - 1]) && c is ',' or '.' or ' ' or '-' or '/')
+                if (i + 1 < s.Length && i > 0 && c is ',' or '.' or ' ' or '-' or '/' && Class(s[i + 1]) == Digit && Class(s[i - 1]) == Digit)
                 {
                     i++;
                     continue;
@@ -139,7 +165,8 @@ public static class Fingerprinter
             }
 
             _pos = i;
-            Current = (h, length >= 12 || (digits && length >= 6));
+            Hash = h;
+            Distinctive = length >= 12 || (digits && length >= 6);
             return true;
         }
     }
