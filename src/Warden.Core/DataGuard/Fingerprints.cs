@@ -39,29 +39,82 @@ public static class Fingerprinter
         return (sink.Tokens, sink.Shingles);
     }
 
+    /// <summary>
+    /// The matches of a text that involve its first or last token (the first token, the last, the shingle of the first
+    /// four and that of the last four): <see cref="Match(ReadOnlySpan{char}, FingerprintSet)"/> minus the matches of the
+    /// tokens and shingles inside. When the text is part of a longer one (a field in the joined arguments) only these
+    /// can differ from the longer text's, since a neighbour can merge with an edge token but not reach inside.
+    /// </summary>
+    internal static (int Tokens, int Shingles) MatchEdges(ReadOnlySpan<char> text, FingerprintSet set)
+    {
+        if (set.Count == 0)
+        {
+            return (0, 0);
+        }
+
+        // The first four tokens, and where they end.
+        var head = new Edges(set, stopAfter: ShingleSize);
+        var headEnd = Walk(text, ref head);
+        if (head.Seen < ShingleSize)
+        {
+            return Match(text, set);
+        }
+
+        // The last four: walk from a point where no token can be running (a character that always separates tokens),
+        // far enough back to see four tokens, and never into the head.
+        for (var back = 64; ; back *= 2)
+        {
+            var p = Math.Max(headEnd, text.Length - back);
+            while (p > headEnd && !AlwaysSeparates(text, p - 1))
+            {
+                p--;
+            }
+
+            if (p <= headEnd)
+            {
+                return Match(text, set);
+            }
+
+            var tail = new Edges(set, stopAfter: int.MaxValue);
+            Walk(text[p..], ref tail);
+            if (tail.Seen >= ShingleSize)
+            {
+                return (head.FirstToken + tail.LastToken, head.FirstShingle + tail.LastShingle);
+            }
+        }
+    }
+
+    /// <summary>True when the character at <paramref name="i"/> ends any token before it and starts none.</summary>
+    private static bool AlwaysSeparates(ReadOnlySpan<char> s, int i) =>
+        LowerOf(s[i]) == 0 && !(s[i] is ',' or '.' or ' ' or '-' or '/' && i > 0 && i + 1 < s.Length && IsDigit(s[i - 1]) && IsDigit(s[i + 1]));
+
     /// <summary>True when a match count is strong enough to be a finding.</summary>
     public static bool IsFinding((int Tokens, int Shingles) m) => m.Tokens >= 1 || m.Shingles >= 2;
 
-    /// <summary>What is done with each distinctive token and each shingle (a struct, so the walk is compiled per use).</summary>
+    /// <summary>What is done with each token (a struct, so the walk is compiled per use).</summary>
     private interface ISink
     {
-        /// <summary>False stops the walk.</summary>
-        bool Token(ulong distinctive);
-
-        bool Shingle(ulong shingle);
+        /// <summary>
+        /// A token: its fingerprint when distinctive (else 0), and the shingle it closes (else 0; from the fourth token on).
+        /// False stops the walk.
+        /// </summary>
+        bool Token(ulong distinctive, ulong shingle);
     }
 
     private struct Collect(ISet<ulong> into, int max) : ISink
     {
-        public readonly bool Token(ulong distinctive)
+        public readonly bool Token(ulong distinctive, ulong shingle)
         {
-            into.Add(distinctive);
-            return into.Count < max;
-        }
+            if (distinctive != 0)
+            {
+                into.Add(distinctive);
+            }
 
-        public readonly bool Shingle(ulong shingle)
-        {
-            into.Add(shingle);
+            if (shingle != 0)
+            {
+                into.Add(shingle);
+            }
+
             return into.Count < max;
         }
     }
@@ -71,24 +124,47 @@ public static class Fingerprinter
         public int Tokens;
         public int Shingles;
 
-        public bool Token(ulong distinctive)
+        public bool Token(ulong distinctive, ulong shingle)
         {
-            if (set.Contains(distinctive))
+            if (distinctive != 0 && set.Contains(distinctive))
             {
                 Tokens++;
             }
 
-            return true;
-        }
-
-        public bool Shingle(ulong shingle)
-        {
-            if (set.Contains(shingle))
+            if (shingle != 0 && set.Contains(shingle))
             {
                 Shingles++;
             }
 
             return true;
+        }
+    }
+
+    /// <summary>Matches of the first token and shingle, and of the last ones, of a walk.</summary>
+    private struct Edges(FingerprintSet set, int stopAfter) : ISink
+    {
+        public int Seen;
+        public int FirstToken;
+        public int FirstShingle;
+        public int LastToken;
+        public int LastShingle;
+
+        public bool Token(ulong distinctive, ulong shingle)
+        {
+            Seen++;
+            LastToken = distinctive != 0 && set.Contains(distinctive) ? 1 : 0;
+            LastShingle = shingle != 0 && set.Contains(shingle) ? 1 : 0;
+            if (Seen == 1)
+            {
+                FirstToken = LastToken;
+            }
+
+            if (Seen == ShingleSize)
+            {
+                FirstShingle = LastShingle;
+            }
+
+            return Seen < stopAfter;
         }
     }
 
@@ -115,7 +191,8 @@ public static class Fingerprinter
     /// distinctive token's hash has its low bit set, a shingle's (four consecutive tokens, oldest first) has it clear.
     /// Stored fingerprints depend on all of this: never change it.
     /// </summary>
-    private static void Walk<TSink>(ReadOnlySpan<char> s, ref TSink sink)
+    /// <returns>Where the walk stopped: the end of the text, or the end of the token after which the sink stopped it.</returns>
+    private static int Walk<TSink>(ReadOnlySpan<char> s, ref TSink sink)
         where TSink : struct, ISink
     {
         ulong w0 = 0, w1 = 0, w2 = 0;
@@ -131,7 +208,7 @@ public static class Fingerprinter
 
             if (i >= s.Length)
             {
-                return;
+                return i;
             }
 
             var h = 14695981039346656037UL;
@@ -161,14 +238,13 @@ public static class Fingerprinter
                 break;
             }
 
-            if ((length >= 12 || (digits && length >= 6)) && !sink.Token(h | 1))
+            // Hash values 0 (a token fingerprint never is: its low bit is set) stand for "none" below; a shingle hash
+            // of exactly 0 is one in 2^63 and is then simply not kept.
+            var distinctive = length >= 12 || (digits && length >= 6) ? h | 1 : 0;
+            var shingle = ++count >= ShingleSize ? Shingle(w0, w1, w2, h) & ~1UL : 0;
+            if (!sink.Token(distinctive, shingle))
             {
-                return;
-            }
-
-            if (++count >= ShingleSize && !sink.Shingle(Shingle(w0, w1, w2, h) & ~1UL))
-            {
-                return;
+                return i;
             }
 
             (w0, w1, w2) = (w1, w2, h);
