@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using Microsoft.Data.Sqlite;
 using ModelContextProtocol.Client;
+using Warden.Storage.Sqlite;
 using Xunit.Abstractions;
 
 namespace Warden.Stops.E2E.Tests;
@@ -129,5 +131,48 @@ public sealed class DataLabelDurabilityTests(ITestOutputHelper output)
         // The agent, in a new session on B, posts part of the document and shares it: both refused, nothing reaches the forum.
         await using var viaB = await Agents.ConnectAsync(urlB, site.AgentToken);
         await AssertRefusedAsync(viaB, site);
+    }
+
+    [Fact]
+    public async Task WhenTheStoreCannotRecordTheLabel_TheResultIsWithheld_TheLabelHolds_AndIsRecordedOnceTheStoreIsBack()
+    {
+        await using var site = await SiteAsync();
+        var app = await site.StartGatewayAsync();
+        var url = Site.Url(app);
+        await using var agent = await Agents.ConnectAsync(url, site.AgentToken);
+
+        // Another connection holds the write lock: the label's write waits past its bound.
+        var locker = new SqliteConnection($"Data Source={Path.Combine(site.DataDir, SqliteStoreOptions.DefaultFileName)};Pooling=False");
+        await locker.OpenAsync();
+        using (var begin = locker.CreateCommand())
+        {
+            begin.CommandText = "BEGIN EXCLUSIVE;";
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        var read = await agent.CallAsync("workplace__read_document", new { id = "doc-3" });
+        output.WriteLine(read.Text());
+        Assert.True(read.IsError, read.Text());
+        Assert.Contains("could not record the label", read.Text(), StringComparison.Ordinal);
+        Assert.DoesNotContain("104,000", read.Text(), StringComparison.Ordinal);
+
+        // The label is in force in this process anyway.
+        var share = await agent.CallAsync("workplace__share_document", new { id = "doc-3", visibility = "public" });
+        Assert.Contains("confidential-stays-inside", share.Text(), StringComparison.Ordinal);
+
+        // The store comes back: the retry records it, so a restart or another process would enforce it too.
+        using (var rollback = locker.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK;";
+            await rollback.ExecuteNonQueryAsync();
+        }
+
+        await locker.DisposeAsync();
+        Assert.True(await Wait.UntilAsync(async () =>
+        {
+            await using var fresh = new SqliteWardenStore(SqliteStoreOptions.ForDataFolder(site.DataDir));
+            await fresh.InitializeAsync();
+            return (await fresh.ListDataLabelsAsync(DateTimeOffset.UtcNow)).Any(r => r.Agent == Site.Agent && r.Labels.Contains("confidential"));
+        }, TimeSpan.FromSeconds(30)), "the label was not recorded after the store came back");
     }
 }

@@ -219,9 +219,30 @@ public sealed partial class LabelSync : IAsyncDisposable
             }
         }
 
-        if (Unrecorded > 0)
+        // A last attempt for what is still pending (a write that timed out may well have landed since).
+        DataLabelRecord[] pending;
+        lock (_gate)
         {
-            LogLostOnExit(_logger, Unrecorded);
+            pending = [.. _unrecorded];
+        }
+
+        var lost = 0;
+        foreach (var record in pending)
+        {
+            try
+            {
+                using var bound = new CancellationTokenSource(StoreBound, _time);
+                await _store.AddDataLabelAsync(record, bound.Token).AsTask().WaitAsync(StoreBound, _time, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is StoreUnavailableException or OperationCanceledException or TimeoutException or ObjectDisposedException)
+            {
+                lost++;
+            }
+        }
+
+        if (lost > 0)
+        {
+            LogLostOnExit(_logger, lost);
         }
     }
 
