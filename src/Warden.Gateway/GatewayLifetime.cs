@@ -53,10 +53,19 @@ internal sealed partial class GatewayLifetime(
 
     private async Task FollowAsync(long after, CancellationToken stopping)
     {
+        var resync = false;
         while (!stopping.IsCancellationRequested)
         {
             try
             {
+                if (resync)
+                {
+                    // A label change may have been taken from the feed but not read when the store failed: read
+                    // every record after the last one seen (the feed resumes after that change, not before it).
+                    await labels.OnChangeAsync(stopping).ConfigureAwait(false);
+                    resync = false;
+                }
+
                 await foreach (var change in store.WatchAsync(after, stopping).ConfigureAwait(false))
                 {
                     after = change.Id;
@@ -86,6 +95,7 @@ internal sealed partial class GatewayLifetime(
             {
                 // The store is down: caches are cleared so nothing stale is trusted, and we retry.
                 principals.Invalidate();
+                resync = true;
                 LogFeedFailed(logger, ex.Message);
                 try
                 {

@@ -65,7 +65,16 @@ public sealed partial class LabelSync : IAsyncDisposable
     /// <summary>Loads every record in force and starts pruning. Call after taking the change feed's position.</summary>
     public async Task LoadAsync(CancellationToken cancellationToken)
     {
-        await _store.PruneDataLabelsAsync(_time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _store.PruneDataLabelsAsync(_time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // Housekeeping only (lapsed records are never listed); the load below must not fail for it.
+            LogPruneFailed(_logger, ex.Message);
+        }
+
         await CatchUpAsync(cancellationToken).ConfigureAwait(false);
         _pruning ??= Task.Run(PruneLoopAsync, CancellationToken.None);
     }
