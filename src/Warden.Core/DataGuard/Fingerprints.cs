@@ -18,6 +18,11 @@ public static class Fingerprinter
     /// <summary>Adds the fingerprints of a (normalized) text to a set, up to <paramref name="max"/> entries in total.</summary>
     public static void Add(ReadOnlySpan<char> text, ISet<ulong> into, int max)
     {
+        if (into.Count >= max)
+        {
+            return;
+        }
+
         var sink = new Collect(into, max);
         Walk(text, ref sink);
     }
