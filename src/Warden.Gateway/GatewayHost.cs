@@ -123,7 +123,10 @@ public static class GatewayHost
         // adds the agent's labels before policy and, as a filter, scans the arguments once policy has decided.
         services.AddSingleton<Core.DataGuard.LabelTable>();
         services.AddSingleton(sp => new Core.DataGuard.DataGuardStage(sp.GetRequiredService<PolicyHolder>(), sp.GetRequiredService<Core.DataGuard.LabelTable>()));
-        services.AddSingleton(sp => new DataGuard.ResultGuard(sp.GetRequiredService<Core.DataGuard.DataGuardStage>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new DataGuard.LabelSync(
+            sp.GetRequiredService<Core.DataGuard.LabelTable>(), sp.GetRequiredService<IWardenStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new DataGuard.ResultGuard(
+            sp.GetRequiredService<Core.DataGuard.DataGuardStage>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<DataGuard.LabelSync>()));
         services.AddSingleton(sp => new DecisionPipeline(
             [
                 new StopStage(sp.GetRequiredService<StopTable>(), () => sp.GetRequiredService<PolicyHolder>().Version),

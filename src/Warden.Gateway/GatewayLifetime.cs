@@ -17,6 +17,7 @@ internal sealed partial class GatewayLifetime(
     PrincipalDirectory principals,
     Stops.StopService stops,
     Approvals.ApprovalService approvals,
+    DataGuard.LabelSync labels,
     ILogger<GatewayLifetime> logger) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -39,6 +40,10 @@ internal sealed partial class GatewayLifetime(
         // the first held call may arrive as soon as the listener runs.
         await approvals.StartAsync(cancellationToken).ConfigureAwait(false);
         var after = await store.GetLatestChangeIdAsync(cancellationToken).ConfigureAwait(false);
+
+        // Data labels survive restarts and reach every replica: load those in force after taking the feed's position
+        // (a label added in between is in both, which is harmless) and before the listener takes a call.
+        await labels.LoadAsync(cancellationToken).ConfigureAwait(false);
         _feed = Task.Run(() => FollowAsync(after, _stopping.Token), CancellationToken.None);
         if (config.Mcp.AnonymousAgent is { } anonymous)
         {
@@ -48,10 +53,19 @@ internal sealed partial class GatewayLifetime(
 
     private async Task FollowAsync(long after, CancellationToken stopping)
     {
+        var resync = false;
         while (!stopping.IsCancellationRequested)
         {
             try
             {
+                if (resync)
+                {
+                    // A label change may have been taken from the feed but not read when the store failed: read
+                    // every record after the last one seen (the feed resumes after that change, not before it).
+                    await labels.OnChangeAsync(stopping).ConfigureAwait(false);
+                    resync = false;
+                }
+
                 await foreach (var change in store.WatchAsync(after, stopping).ConfigureAwait(false))
                 {
                     after = change.Id;
@@ -67,6 +81,10 @@ internal sealed partial class GatewayLifetime(
                     {
                         await approvals.OnStoreChangeAsync(change.Key, stopping).ConfigureAwait(false);
                     }
+                    else if (change.Topic == ChangeTopics.Label)
+                    {
+                        await labels.OnChangeAsync(stopping).ConfigureAwait(false);
+                    }
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -77,6 +95,7 @@ internal sealed partial class GatewayLifetime(
             {
                 // The store is down: caches are cleared so nothing stale is trusted, and we retry.
                 principals.Invalidate();
+                resync = true;
                 LogFeedFailed(logger, ex.Message);
                 try
                 {
@@ -99,6 +118,7 @@ internal sealed partial class GatewayLifetime(
         }
 
         await approvals.DisposeAsync().ConfigureAwait(false);
+        await labels.DisposeAsync().ConfigureAwait(false);
         await gateway.DisposeAsync().ConfigureAwait(false);
         await store.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();

@@ -81,6 +81,21 @@ internal static class SqliteSchema
             record      TEXT    NOT NULL
         ) WITHOUT ROWID;
         """,
+
+        // 4: what reads of labelled data gave agents (the data guard's labels and fingerprints), until they lapse.
+        """
+        CREATE TABLE IF NOT EXISTS data_labels (
+            seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+            id           TEXT    NOT NULL UNIQUE,
+            agent        TEXT    NOT NULL,
+            session      TEXT,                        -- NULL: the agent across all its sessions
+            labels       TEXT    NOT NULL,            -- JSON array of strings
+            fingerprints BLOB    NOT NULL,            -- 64-bit hashes, 8 bytes each, little-endian
+            at           TEXT    NOT NULL,
+            until        TEXT    NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS data_labels_until ON data_labels (until);
+        """,
     ];
 
     /// <summary>The version this build writes and understands.</summary>

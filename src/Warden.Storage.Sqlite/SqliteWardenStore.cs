@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 using Warden.Core.Approvals;
+using Warden.Core.DataGuard;
 using Warden.Core.Identity;
 using Warden.Core.Storage;
 using Warden.Core.Stops;
@@ -617,6 +618,124 @@ public sealed class SqliteWardenStore : IWardenStore
         }
 
         return revoked;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> AddDataLabelAsync(DataLabelRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentException.ThrowIfNullOrEmpty(record.Id);
+        ArgumentException.ThrowIfNullOrEmpty(record.Agent);
+        ArgumentNullException.ThrowIfNull(record.Labels);
+        ArgumentNullException.ThrowIfNull(record.Fingerprints);
+        var labels = SqliteFormat.FormatGroups(record.Labels);
+        var blob = new byte[record.Fingerprints.Count * sizeof(ulong)];
+        for (var i = 0; i < record.Fingerprints.Count; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(blob.AsSpan(i * sizeof(ulong)), record.Fingerprints[i]);
+        }
+
+        var (sequence, added) = await WriteAsync(
+            "record a data label",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    INSERT INTO data_labels (id, agent, session, labels, fingerprints, at, until)
+                    VALUES ($id, $agent, $session, $labels, $fingerprints, $at, $until)
+                    ON CONFLICT (id) DO NOTHING RETURNING seq;
+                    """;
+                command.Parameters.AddWithValue("$id", record.Id);
+                command.Parameters.AddWithValue("$agent", record.Agent);
+                command.Parameters.AddWithValue("$session", (object?)record.Session ?? DBNull.Value);
+                command.Parameters.AddWithValue("$labels", labels);
+                command.Parameters.AddWithValue("$fingerprints", blob);
+                command.Parameters.AddWithValue("$at", SqliteFormat.FormatTimestamp(record.At));
+                command.Parameters.AddWithValue("$until", SqliteFormat.FormatTimestamp(record.Until));
+                if (await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is { } inserted)
+                {
+                    var seq = Convert.ToInt64(inserted, CultureInfo.InvariantCulture);
+                    var payload = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object> { ["id"] = record.Id, ["sequence"] = seq });
+                    await InsertChangeAsync(connection, ChangeTopics.Label, record.Agent, payload, ct).ConfigureAwait(false);
+                    return (seq, true);
+                }
+
+                using var existing = connection.CreateCommand();
+                existing.CommandText = "SELECT seq FROM data_labels WHERE id = $id;";
+                existing.Parameters.AddWithValue("$id", record.Id);
+                return (Convert.ToInt64(await existing.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture), false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (added)
+        {
+            _notifier.Pulse();
+        }
+
+        return sequence;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DataLabelRecord>> ListDataLabelsAsync(DateTimeOffset now, long afterSequence = 0, int limit = 1000, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var at = SqliteFormat.FormatTimestamp(now);
+        return await ReadAsync<IReadOnlyList<DataLabelRecord>>(
+            "list data labels",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    SELECT seq, id, agent, session, labels, fingerprints, at, until FROM data_labels
+                    WHERE seq > $after AND until > $now ORDER BY seq LIMIT $limit;
+                    """;
+                command.Parameters.AddWithValue("$after", afterSequence);
+                command.Parameters.AddWithValue("$now", at);
+                command.Parameters.AddWithValue("$limit", limit);
+                using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                var rows = new List<DataLabelRecord>();
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var blob = (byte[])reader.GetValue(5);
+                    var fingerprints = new ulong[blob.Length / sizeof(ulong)];
+                    for (var i = 0; i < fingerprints.Length; i++)
+                    {
+                        fingerprints[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(blob.AsSpan(i * sizeof(ulong)));
+                    }
+
+                    rows.Add(new DataLabelRecord(
+                        reader.GetString(1),
+                        reader.GetString(2),
+                        reader.IsDBNull(3) ? null : reader.GetString(3),
+                        SqliteFormat.ParseGroups(reader.GetString(4)),
+                        fingerprints,
+                        SqliteFormat.ParseTimestamp(reader.GetString(6)),
+                        SqliteFormat.ParseTimestamp(reader.GetString(7)))
+                    {
+                        Sequence = reader.GetInt64(0),
+                    });
+                }
+
+                return rows;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> PruneDataLabelsAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var at = SqliteFormat.FormatTimestamp(now);
+        return await WriteAsync(
+            "prune data labels",
+            async (connection, ct) =>
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "DELETE FROM data_labels WHERE until <= $now;";
+                command.Parameters.AddWithValue("$now", at);
+                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     private static void BindApproval(SqliteCommand command, ApprovalRecord approval)

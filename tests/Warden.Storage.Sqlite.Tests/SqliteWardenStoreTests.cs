@@ -40,7 +40,7 @@ public sealed class SqliteWardenStoreTests : IAsyncLifetime
         Assert.Equal("wal", Scalar(raw, "PRAGMA journal_mode;"));
         Assert.Equal(SqliteSchema.CurrentVersion, Convert.ToInt32(Scalar(raw, "PRAGMA user_version;")));
         Assert.Equal(
-            "approvals,changes,grants,principals,state,stops",
+            "approvals,changes,data_labels,grants,principals,state,stops",
             Scalar(raw, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name);"));
     }
 
@@ -105,6 +105,30 @@ public sealed class SqliteWardenStoreTests : IAsyncLifetime
             {
             }
         });
+    }
+
+    [Fact]
+    public async Task A_file_of_the_previous_version_is_migrated_and_keeps_its_rows()
+    {
+        // A store written before data labels existed (schema 3), with a stop in force.
+        using (var raw = Raw())
+        {
+            foreach (var migration in SqliteSchema.Migrations.Take(3))
+            {
+                Scalar(raw, migration);
+            }
+
+            Scalar(raw, "PRAGMA user_version = 3;");
+            Scalar(raw, "INSERT INTO stops (id, scope, target, issued_by, reason, at) VALUES ('stp-1', 'agent', 'bot', 'ops', 'old', '2026-01-01T00:00:00.0000000Z');");
+        }
+
+        var store = await OpenAsync();
+        Assert.Equal("stp-1", Assert.Single(await store.ListStopsAsync()).Id);
+        var now = DateTimeOffset.UtcNow;
+        await store.AddDataLabelAsync(new Warden.Core.DataGuard.DataLabelRecord("lbl-1", "bot", null, ["confidential"], [1UL], now, now.AddHours(1)));
+        Assert.Single(await store.ListDataLabelsAsync(now));
+        using var check = Raw();
+        Assert.Equal(SqliteSchema.CurrentVersion, Convert.ToInt32(Scalar(check, "PRAGMA user_version;")));
     }
 
     [Fact]

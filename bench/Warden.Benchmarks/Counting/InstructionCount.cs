@@ -98,6 +98,17 @@ internal static class InstructionCount
             };
         }
 
+        // The data guard: a 1 KiB argument set clean, with a secret, and with the fingerprints of a labelled read.
+        d["dataguard-args"] = () => DataGuardBody(b => b.Arguments());
+        d["dataguard-args-secret"] = () => DataGuardBody(b => b.ArgumentsWithSecret());
+        d["dataguard-args-fingerprints"] = () => DataGuardBody(b => b.ArgumentsWithFingerprints());
         return d;
+    }
+
+    private static Action DataGuardBody(Func<DataGuard.DataGuardBenchmarks, int> op)
+    {
+        var b = new DataGuard.DataGuardBenchmarks();
+        b.Setup();
+        return () => op(b);
     }
 }

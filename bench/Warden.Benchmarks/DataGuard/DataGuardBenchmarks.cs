@@ -18,7 +18,7 @@ public class DataGuardBenchmarks
     private string _prose = "";
     private Dictionary<string, JsonElement> _args = null!;
     private Dictionary<string, JsonElement> _argsWithSecret = null!;
-    private HashSet<ulong> _fingerprints = null!;
+    private FingerprintSet _fingerprints = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -41,8 +41,10 @@ public class DataGuardBenchmarks
         _prose = sb.ToString(0, MiB);
         _args = Args("""{"topic":"release-1.4","text":"Release 1.4.2 shipped on 2025-03-15 with 18 fixes. Thanks to everyone who reviewed, tested and wrote the notes; the p99 latency fell to 245 ms over 86,400 requests and 37 tickets were closed. Next steps: retire the legacy importer, halve CI time, move the build cache to the new runners. Questions go to the help channel. See the handbook for the on-call rotation and the review rules; the roadmap draft lives in doc-2 and is open for comments until Friday. Reviewers: alice.martin, bob.nguyen, dave.kowalski. Links: https://wiki.corp.example/releases/1.4 and https://ci.corp.example/builds/20250315.3","tags":["release","ci","latency"],"notify":{"team":"platform","channel":"general","urgent":false}}""");
         _argsWithSecret = Args("""{"topic":"release-1.4","text":"Release 1.4.2 shipped on 2025-03-15 with 18 fixes. Thanks to everyone who reviewed, tested and wrote the notes; the p99 latency fell to 245 ms over 86,400 requests and 37 tickets were closed. Next steps: retire the legacy importer, halve CI time, move the build cache to the new runners. Questions go to the help channel. The export runs with aws_access_key_id=AKIAEXAMPLEFAKE00042 until Friday; the roadmap draft lives in doc-2. Reviewers: alice.martin, bob.nguyen, dave.kowalski. Links: https://wiki.corp.example/releases/1.4 and https://ci.corp.example/builds/20250315.3","tags":["release","ci","latency"],"notify":{"team":"platform","channel":"general","urgent":false}}""");
-        _fingerprints = [];
-        Fingerprinter.Add("CONFIDENTIAL - HR only. Employee: Frank Li, born 1987-04-12. Current salary: 98,500 USD. Proposed: 104,000 USD. IBAN DE89 3704 0044 0532 0130 00.", _fingerprints, 10_000);
+        // As the gateway holds them: the agent's set in its label table, read once per call.
+        var labels = new LabelTable();
+        labels.AddFingerprints("agent", "agent/1", perSession: false, "CONFIDENTIAL - HR only. Employee: Frank Li, born 1987-04-12. Current salary: 98,500 USD. Proposed: 104,000 USD. IBAN DE89 3704 0044 0532 0130 00.", DateTimeOffset.MaxValue);
+        _fingerprints = labels.FingerprintsOf("agent", "agent/1", DateTimeOffset.UtcNow)!;
     }
 
     private static Dictionary<string, JsonElement> Args(string json) =>

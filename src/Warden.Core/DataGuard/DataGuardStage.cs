@@ -313,23 +313,31 @@ public sealed class ResultScan
         return redact is null ? text : DataScanner.Redact(text, redact);
     }
 
-    /// <summary>Labels the agent and fingerprints the result's texts when the result carried labelled data.</summary>
-    public void Commit()
+    /// <summary>
+    /// Labels the agent and fingerprints the result's texts when the result carried labelled data, in memory at once;
+    /// returns what was given (for the gateway to make durable), or null when the result gave nothing.
+    /// </summary>
+    public DataLabelRecord? Commit()
     {
         _call.ResultFindings = Findings;
         if (_newLabels.Count == 0)
         {
-            return;
+            return null;
         }
 
         var settings = _guard.Settings;
-        var until = _now + settings.LabelTtl;
-        _labels.Apply(_call.Agent.Name, _call.SessionId, settings.PerSessionLabels, _newLabels, until);
+        var hashes = new HashSet<ulong>();
         foreach (var t in _texts)
         {
             // Folded once for fingerprinting; plain ASCII text is used as it is.
             var folded = TextNormalizer.Normalize(Decoding.Unescape(t) ?? t);
-            _labels.AddFingerprints(_call.Agent.Name, _call.SessionId, settings.PerSessionLabels, folded, until);
+            Fingerprinter.Add(folded, hashes, LabelTable.MaxFingerprints);
         }
+
+        var record = new DataLabelRecord(
+            DataLabelRecord.NewId(), _call.Agent.Name, settings.PerSessionLabels ? _call.SessionId : null,
+            [.. _newLabels.Order(StringComparer.Ordinal)], [.. hashes], _now, _now + settings.LabelTtl);
+        _labels.Apply(record);
+        return record;
     }
 }

@@ -95,13 +95,19 @@ public sealed class DataScanner
             return report;
         }
 
-        var state = new ScanState(report, fingerprints, _options.MaxArgumentChars, new DecodeBudget(_options.MaxInflateBytes));
+        var state = new ScanState(report, fingerprints is null ? null : FingerprintSet.Create(fingerprints), _options.MaxArgumentChars, new DecodeBudget(_options.MaxInflateBytes));
+        if (state.Fingerprints is { Count: > 0 } && !DisableDeferredFingerprints)
+        {
+            state.Deferred = [];
+        }
+
         foreach (var (key, value) in arguments)
         {
             Walk(value, "$." + key, 1, state);
         }
 
-        ScanJoined(state);
+        var joined = ScanJoined(state);
+        ResolveFingerprints(state, joined);
         Finish(state);
         return report;
     }
@@ -110,7 +116,7 @@ public sealed class DataScanner
     public ScanReport ScanJson(JsonElement value, string prefix, IReadOnlySet<ulong>? fingerprints = null)
     {
         var report = new ScanReport();
-        var state = new ScanState(report, fingerprints, _options.MaxResultChars, new DecodeBudget(_options.MaxInflateBytes));
+        var state = new ScanState(report, fingerprints is null ? null : FingerprintSet.Create(fingerprints), _options.MaxResultChars, new DecodeBudget(_options.MaxInflateBytes));
         Walk(value, prefix, 0, state);
         Finish(state);
         return report;
@@ -120,7 +126,7 @@ public sealed class DataScanner
     public ScanReport ScanText(string text, string location, IReadOnlySet<ulong>? fingerprints = null)
     {
         var report = new ScanReport();
-        var state = new ScanState(report, fingerprints, _options.MaxResultChars, new DecodeBudget(_options.MaxInflateBytes));
+        var state = new ScanState(report, fingerprints is null ? null : FingerprintSet.Create(fingerprints), _options.MaxResultChars, new DecodeBudget(_options.MaxInflateBytes));
         ScanField(text, location, state, collect: false);
         Finish(state);
         return report;
@@ -212,7 +218,9 @@ public sealed class DataScanner
         var window = _options.WindowChars;
         if (original.Length <= window + Overlap)
         {
+            state.DeferThisField = collect && state.Deferred is not null && TextNormalizer.IsPlain(original);
             ScanWindow(original, 0, original.Length, location, state, state.Report.Findings);
+            state.DeferThisField = false;
             return;
         }
 
@@ -290,11 +298,25 @@ public sealed class DataScanner
 
         raw.RemoveRange(mark, raw.Count - mark);
 
-        if (state.Fingerprints is { Count: > 0 } fp)
+        if (state.Fingerprints is { Count: > 0 } && depth == 0 && state.DeferThisField)
+        {
+            // A placeholder keeps the finding's place among the others (no kind: nothing compares equal to it).
+            var (start, length) = toOriginal(0, text.Length);
+            var placeholder = new Finding("", FindingCategory.Fingerprint, location, 0, "");
+            into.Add(placeholder);
+            state.Deferred!.Add(new DeferredMatch(text, location, placeholder, start, length));
+        }
+        else if (state.Fingerprints is { Count: > 0 } fp)
         {
             var match = Fingerprinter.Match(text, fp);
+            if (depth == 0)
+            {
+                state.TopMatch = match;
+            }
+
             if (Fingerprinter.IsFinding(match))
             {
+                ResolvePending(state, location);
                 var (start, length) = toOriginal(0, text.Length);
                 Add(into, new Finding(FindingKinds.Fingerprint, FindingCategory.Fingerprint, location, Math.Min(0.99, 0.6 + 0.1 * (match.Tokens + match.Shingles)),
                     $"{match.Tokens} distinctive value(s), {match.Shingles} phrase(s) from labelled data", chain) { Start = start, Length = length });
@@ -384,13 +406,75 @@ public sealed class DataScanner
         into.Add(f);
     }
 
+    /// <summary>Turns the top-layer fingerprint match of deferred fields off, to compare against the plain way (tests).</summary>
+    internal bool DisableDeferredFingerprints { get; init; }
+
+    /// <summary>
+    /// The fingerprint findings of fields whose match waited for the joined scan. A field alone matches what the joined
+    /// text matches inside the field, plus what involves its first or last token (a neighbour can merge with those).
+    /// When the joined text matched nothing (the usual case), only those edge matches are left to count; otherwise
+    /// each field is matched whole, as it would have been at once. Findings go where they would have been.
+    /// </summary>
+    private static void ResolveFingerprints(ScanState state, (int Tokens, int Shingles)? joined)
+    {
+        if (state.Deferred is not { Count: > 0 } deferred)
+        {
+            return;
+        }
+
+        var edgesOnly = joined is (0, 0);
+        foreach (var d in deferred)
+        {
+            Resolve(state, d, edgesOnly);
+        }
+
+        deferred.Clear();
+    }
+
+    /// <summary>
+    /// Before another fingerprint finding is added at a location whose field match waits, the field is matched whole
+    /// now, so that finding is compared against it exactly as if it had been there from the start.
+    /// </summary>
+    private static void ResolvePending(ScanState state, string location)
+    {
+        if (state.Deferred is { Count: > 0 } deferred && deferred.FindIndex(d => d.Location == location) is var i and >= 0)
+        {
+            Resolve(state, deferred[i], edgesOnly: false);
+            deferred.RemoveAt(i);
+        }
+    }
+
+    private static void Resolve(ScanState state, DeferredMatch d, bool edgesOnly)
+    {
+        var fp = state.Fingerprints!;
+        var findings = state.Report.Findings;
+        var at = findings.FindIndex(e => ReferenceEquals(e, d.Placeholder));
+        findings.RemoveAt(at);
+        var match = edgesOnly ? Fingerprinter.MatchEdges(d.Text, fp) : Fingerprinter.Match(d.Text, fp);
+        if (!Fingerprinter.IsFinding(match))
+        {
+            return;
+        }
+
+        var f = new Finding(FindingKinds.Fingerprint, FindingCategory.Fingerprint, d.Location, Math.Min(0.99, 0.6 + 0.1 * (match.Tokens + match.Shingles)),
+            $"{match.Tokens} distinctive value(s), {match.Shingles} phrase(s) from labelled data", null) { Start = d.Start, Length = d.Length };
+
+        // Nothing at this location can have been compared against it yet (ResolvePending runs first), so Add's rule
+        // applies against what came before.
+        if (findings.FindIndex(0, at, e => e.Kind == f.Kind && e.Location == f.Location && e.Start == f.Start) < 0)
+        {
+            findings.Insert(at, f);
+        }
+    }
+
     /// <summary>Scans all string fields joined, keeping only findings that span two or more fields.</summary>
-    private void ScanJoined(ScanState state)
+    /// <returns>The fingerprint match of the joined text when it was scanned plain and whole, else null.</returns>
+    private (int Tokens, int Shingles)? ScanJoined(ScanState state)
     {
         var fields = state.Fields;
         if (fields.Count < 2)
         {
-            return;
+            return null;
         }
 
         var sb = new StringBuilder();
@@ -405,6 +489,7 @@ public sealed class DataScanner
         var found = new List<Finding>();
         var inner = new ScanState(new ScanReport(), state.Fingerprints, long.MaxValue, state.Budget);
         ScanWindow(joined, 0, joined.Length, "joined", inner, found);
+        var top = joined.Length <= _options.WindowChars + Overlap && TextNormalizer.IsPlain(joined) ? inner.TopMatch : null;
         foreach (var f in found)
         {
             if (f.Start < 0)
@@ -425,6 +510,11 @@ public sealed class DataScanner
                 // Inside one field, yet the field alone did not show it: its context (an assignment's key) was in
                 // another field. Reported at the field that holds the value, in that field's coordinates.
                 var location = fields[first].Location;
+                if (f.Kind == FindingKinds.Fingerprint)
+                {
+                    ResolvePending(state, location);
+                }
+
                 if (!state.Report.Findings.Exists(x => x.Kind == f.Kind && x.Location == location))
                 {
                     var fieldStart = first == 0 ? 0 : bounds[first - 1];
@@ -437,13 +527,15 @@ public sealed class DataScanner
             var paths = string.Join(",", fields.Skip(first).Take(last - first + 1).Select(x => x.Location));
             Add(state.Report.Findings, f with { Location = $"joined({paths})", Start = -1, Length = 0 });
         }
+
+        return top;
     }
 
-    private sealed class ScanState(ScanReport report, IReadOnlySet<ulong>? fingerprints, long remaining, DecodeBudget budget)
+    private sealed class ScanState(ScanReport report, FingerprintSet? fingerprints, long remaining, DecodeBudget budget)
     {
         public ScanReport Report { get; } = report;
 
-        public IReadOnlySet<ulong>? Fingerprints { get; } = fingerprints;
+        public FingerprintSet? Fingerprints { get; } = fingerprints;
 
         public long Remaining { get; set; } = remaining;
 
@@ -456,7 +548,21 @@ public sealed class DataScanner
         public StringBuilder Builder { get; } = new();
 
         public List<int> Map { get; } = [];
+
+        /// <summary>
+        /// Arguments only: the top-layer fingerprint match of a plain, unwindowed field waits for the joined scan (see
+        /// <see cref="ResolveFingerprints"/>); true while such a field is being scanned.
+        /// </summary>
+        public bool DeferThisField { get; set; }
+
+        public List<DeferredMatch>? Deferred { get; set; }
+
+        /// <summary>Set on the joined scan's state: the fingerprint match of the joined text's top layer.</summary>
+        public (int Tokens, int Shingles)? TopMatch { get; set; }
     }
+
+    /// <summary>A field whose fingerprint match waits: its text, where a finding goes, and its place in the findings.</summary>
+    private sealed record DeferredMatch(string Text, string Location, Finding Placeholder, int Start, int Length);
 
     // ---- Redaction ---------------------------------------------------------------------------------
 

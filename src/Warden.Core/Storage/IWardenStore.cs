@@ -101,6 +101,26 @@ public interface IWardenStore : IAsyncDisposable
     /// <returns>False when no active grant has that id.</returns>
     ValueTask<bool> RevokeGrantAsync(string id, string by, DateTimeOffset at, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Records what a read of labelled data gave an agent (labels, fingerprints, expiry) and publishes it (topic
+    /// <see cref="ChangeTopics.Label"/>, key = the agent, payload = JSON <c>{id, sequence}</c>) in the same
+    /// transaction, so every process on the store enforces it. Idempotent by id: the same id again writes and
+    /// publishes nothing.
+    /// </summary>
+    /// <returns>The record's sequence: larger than that of every record added before it (the existing one for a known id).</returns>
+    ValueTask<long> AddDataLabelAsync(DataGuard.DataLabelRecord record, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The data-label records still in force at <paramref name="now"/> (<c>Until &gt; now</c>) with a sequence greater
+    /// than <paramref name="afterSequence"/>, in sequence order, at most <paramref name="limit"/> (page on with the last
+    /// sequence seen). Each comes back with every field and its <see cref="DataGuard.DataLabelRecord.Sequence"/>.
+    /// </summary>
+    ValueTask<IReadOnlyList<DataGuard.DataLabelRecord>> ListDataLabelsAsync(DateTimeOffset now, long afterSequence = 0, int limit = 1000, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the data-label records that lapsed by <paramref name="now"/> (<c>Until &lt;= now</c>).</summary>
+    /// <returns>How many were deleted.</returns>
+    ValueTask<int> PruneDataLabelsAsync(DateTimeOffset now, CancellationToken cancellationToken = default);
+
     /// <summary>Appends a change to the feed every process on this store watches.</summary>
     /// <returns>The change's id, increasing across the store (a later publish gets a larger id; ids may have gaps).</returns>
     ValueTask<long> PublishChangeAsync(string topic, string key, string? payload, CancellationToken cancellationToken = default);
@@ -142,6 +162,9 @@ public static class ChangeTopics
 
     /// <summary>An approval changed state.</summary>
     public const string Approval = "approval";
+
+    /// <summary>An agent read labelled data: a data-label record was added (key = the agent).</summary>
+    public const string Label = "label";
 }
 
 /// <summary>Which approvals to list; unset fields do not filter.</summary>

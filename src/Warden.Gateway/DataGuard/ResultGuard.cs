@@ -15,10 +15,13 @@ namespace Warden.Gateway.DataGuard;
 /// The SDK has already parsed the result into objects; each text is scanned where it lies (long ones in windows,
 /// see <see cref="DataScanner"/>) and only a redacted block is replaced, so a large result is never copied whole.
 /// </remarks>
-internal sealed class ResultGuard(DataGuardStage stage, TimeProvider time)
+internal sealed class ResultGuard(DataGuardStage stage, TimeProvider time, LabelSync? labels = null)
 {
-    /// <summary>Guards a result of any kind the gateway forwards; other values pass unchanged.</summary>
-    public T Guard<T>(CallContext call, T result)
+    /// <summary>
+    /// Guards a result of any kind the gateway forwards; other values pass unchanged. When the result labels the agent,
+    /// the label is made durable before the agent sees the result; if the store cannot take it, the result is withheld.
+    /// </summary>
+    public async ValueTask<T> GuardAsync<T>(CallContext call, T result)
     {
         if (result is null || stage.BeginResult(call, time.GetUtcNow()) is not { } scan)
         {
@@ -32,10 +35,20 @@ internal sealed class ResultGuard(DataGuardStage stage, TimeProvider time)
             GetPromptResult r => Prompt(scan, r),
             _ => result,
         };
-        scan.Commit();
+        var record = scan.Commit();
+        string? why = null;
         if (scan.Withhold)
         {
-            var why = $"withheld by the data guard: {scan.WithheldBecause}";
+            why = $"withheld by the data guard: {scan.WithheldBecause}";
+        }
+        else if (record is not null && labels is not null && !await labels.RecordAsync(record).ConfigureAwait(false))
+        {
+            // Fail closed: a label only this process knows would be shed by a restart or another replica.
+            why = $"withheld by the data guard: this result labels the agent ({string.Join(", ", record.Labels)}) and the store could not record the label; try again when the store is back";
+        }
+
+        if (why is not null)
+        {
             if (result is CallToolResult)
             {
                 return (T)(object)new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = why }] };

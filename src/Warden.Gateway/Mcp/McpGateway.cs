@@ -369,7 +369,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         timeout.CancelAfter(connection.Config.CallTimeout);
         try
         {
-            var result = GuardResult(call, await connection.GetClient().CallToolAsync(forwarded, timeout.Token).ConfigureAwait(false));
+            var result = await GuardResultAsync(call, await connection.GetClient().CallToolAsync(forwarded, timeout.Token).ConfigureAwait(false)).ConfigureAwait(false);
             if (route is not null)
             {
                 // Every progress update the upstream sent before its answer reaches the agent before the answer.
@@ -406,8 +406,8 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         }
     }
 
-    /// <summary>The data guard on a result, before the agent sees it (redaction, labels; a withheld result throws).</summary>
-    private T GuardResult<T>(CallContext call, T result) => _resultGuard is null ? result : _resultGuard.Guard(call, result);
+    /// <summary>The data guard on a result, before the agent sees it (redaction, durable labels; a withheld result throws).</summary>
+    private ValueTask<T> GuardResultAsync<T>(CallContext call, T result) => _resultGuard is null ? ValueTask.FromResult(result) : _resultGuard.GuardAsync(call, result);
 
     /// <summary>Fires when the HTTP request that carried the current message is aborted by the client.</summary>
     private CancellationToken RequestAborted()
@@ -642,7 +642,7 @@ internal sealed partial class McpGateway : IUpstreamHooks, IAsyncDisposable
         try
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, permit.Cancellation);
-            var result = GuardResult(call, await forward(connection.GetClient(), linked.Token).ConfigureAwait(false));
+            var result = await GuardResultAsync(call, await forward(connection.GetClient(), linked.Token).ConfigureAwait(false)).ConfigureAwait(false);
             await permit.CompleteAsync(null, null).ConfigureAwait(false);
             return result;
         }
