@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -146,7 +147,22 @@ internal static class JsonNumber
 
     public static bool TryFast(ReadOnlySpan<byte> raw, out Value value)
     {
-        value = default;
+        if (!TryFast(raw, out var isInt, out var l, out var d))
+        {
+            value = default;
+            return false;
+        }
+
+        value = isInt ? Value.Int(l) : Value.Double(d);
+        return true;
+    }
+
+    /// <summary>The same conversion without building a <see cref="Value"/>: an int in <paramref name="l"/> or a double in <paramref name="d"/>.</summary>
+    public static bool TryFast(ReadOnlySpan<byte> raw, out bool isInt, out long l, out double d)
+    {
+        isInt = false;
+        l = 0;
+        d = 0;
         var i = 0;
         var negative = false;
         if (raw.Length > 0 && raw[0] == (byte)'-')
@@ -161,15 +177,15 @@ internal static class JsonNumber
         for (; i < raw.Length; i++)
         {
             var c = raw[i];
-            var d = (uint)(c - '0');
-            if (d <= 9)
+            var digit = (uint)(c - '0');
+            if (digit <= 9)
             {
                 if (++digits > 18)
                 {
                     return false;
                 }
 
-                m = (m * 10) + d;
+                m = (m * 10) + digit;
             }
             else if (c == (byte)'.' && fraction < 0)
             {
@@ -189,7 +205,8 @@ internal static class JsonNumber
 
         if (fraction < 0)
         {
-            value = Value.Int(negative ? -m : m);
+            isInt = true;
+            l = negative ? -m : m;
             return true;
         }
 
@@ -200,7 +217,7 @@ internal static class JsonNumber
         }
 
         var dv = m / Pow10[scale];
-        value = Value.Double(negative ? -dv : dv);
+        d = negative ? -dv : dv;
         return true;
     }
 }
@@ -293,20 +310,36 @@ internal sealed class Utf8Set
     {
         const ulong K = 0x9E3779B97F4A7C15;
         var h = (ulong)s.Length * K;
-        while (s.Length >= 8)
+        if (s.Length >= 8)
         {
-            h = (h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(s)) * K;
-            h ^= h >> 29;
-            s = s[8..];
+            var rest = s;
+            while (rest.Length > 8)
+            {
+                h = (h ^ BinaryPrimitives.ReadUInt64LittleEndian(rest)) * K;
+                h ^= h >> 29;
+                rest = rest[8..];
+            }
+
+            // The last word overlaps the one before when the length is not a multiple of 8 (the length is mixed in
+            // above), which replaces a loop over the remaining bytes.
+            h = (h ^ BinaryPrimitives.ReadUInt64LittleEndian(s[^8..])) * K;
+        }
+        else if (s.Length >= 4)
+        {
+            var tail = BinaryPrimitives.ReadUInt32LittleEndian(s) | ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(s[^4..]) << 32);
+            h = (h ^ tail) * K;
+        }
+        else
+        {
+            ulong tail = 0;
+            for (var i = 0; i < s.Length; i++)
+            {
+                tail |= (ulong)s[i] << (8 * i);
+            }
+
+            h = (h ^ tail) * K;
         }
 
-        ulong tail = 0;
-        for (var i = 0; i < s.Length; i++)
-        {
-            tail |= (ulong)s[i] << (8 * i);
-        }
-
-        h = (h ^ tail) * K;
         return h ^ (h >> 32);
     }
 }

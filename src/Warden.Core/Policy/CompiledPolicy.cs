@@ -204,6 +204,10 @@ public sealed class CompiledPolicy
 
         // The candidates' conditions read the same few arguments: one cache per decision reads each once.
         var cache = entry.HasConditions ? ArgCache.Rent() : null;
+
+        // One evaluation frame for every candidate: the conditions' predicate forms answer true or false without
+        // the per-condition set-up; anything else (an error) is evaluated again in full for its message.
+        var frame = new Frame { ArgsDictionary = call.Arguments, Context = call, Cache = cache };
         try
         {
             foreach (var rule in entry.Candidates)
@@ -215,7 +219,14 @@ public sealed class CompiledPolicy
 
                 if (rule.Condition is { } condition)
                 {
-                    var verdict = rule.Cel is { } cel ? cel.Evaluate(call, cache) : condition.Evaluate(call, classes, policyGroups);
+                    var fast = rule.Cel is { } c ? c.Compiled.Predicate(ref frame) : Tri.Other;
+                    if (fast == Tri.False)
+                    {
+                        continue;
+                    }
+
+                    var verdict = fast == Tri.True ? ConditionVerdict.True
+                        : rule.Cel is { } cel ? cel.Evaluate(call, cache) : condition.Evaluate(call, classes, policyGroups);
                     if (verdict.Error is { } error)
                     {
                         // Errors are not decisions: the call is denied and recorded as an error, naming the rule.
