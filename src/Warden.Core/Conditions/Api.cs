@@ -267,6 +267,13 @@ public sealed class CompiledCondition
             }
         }
 
+        return EvaluateGeneral(input);
+    }
+
+    // Out of line so that a predicate's caller keeps a small frame.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ConditionOutcome EvaluateGeneral(in ConditionInput input)
+    {
         var v = EvaluateValue(input);
         return v.Kind switch
         {

@@ -27,6 +27,10 @@ internal sealed class ArgCache
         public bool Member0;
         public object? List1;
         public bool Member1;
+
+        /// <summary>0: not computed; 1: <see cref="RawHash"/> is the hash of the string's unescaped UTF-8; 2: not such a string.</summary>
+        public byte RawHashState;
+        public ulong RawHash;
     }
 
     /// <summary>An empty cache for one decision (per thread; a nested decision on the same thread gets its own).</summary>

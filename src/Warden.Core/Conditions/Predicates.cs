@@ -179,16 +179,9 @@ internal sealed partial class Emitter
         if (argField is not null)
         {
             var name = string.Intern(argField);
-            return (ref Frame f) =>
-            {
-                if (f.Cache is { } cache && cache.IndexOf(ref f, name) is >= 0 and var i)
-                {
-                    ref var e = ref cache.At(i);
-                    return e.Present ? CompareToConstTri(e.Value, c, lo, hi) : Tri.Other;
-                }
-
-                return ArgCompareToConst(ref f, name, c, lo, hi);
-            };
+            return (ref Frame f) => f.Cache is { } cache && cache.IndexOf(ref f, name) is >= 0 and var i
+                ? CachedCompareToConst(ref cache.At(i), c, lo, hi)
+                : ArgCompareToConst(ref f, name, c, lo, hi);
         }
 
         return (ref Frame f) => CompareToConstTri(a(ref f), c, lo, hi);
@@ -198,15 +191,16 @@ internal sealed partial class Emitter
     private static Pred EqualityStringLiteralPred(Eval a, Value lit, bool negate, string? argField)
     {
         var utf8 = Encoding.UTF8.GetBytes((string)lit.Obj!);
-        var name = argField is null ? null : string.Intern(argField);
+        if (argField is null)
+        {
+            return (ref Frame f) => EqualsLiteral(ref f, a(ref f), lit, utf8, negate);
+        }
+
+        var name = string.Intern(argField);
+        var hash = Utf8Set.Hash(utf8);
         return (ref Frame f) =>
         {
-            Value x;
-            if (name is null)
-            {
-                x = a(ref f);
-            }
-            else if (f.Cache is null)
+            if (f.Cache is null)
             {
                 if (!TryArgJson(ref f, name, out var je))
                 {
@@ -218,68 +212,106 @@ internal sealed partial class Emitter
                     return Tri.Of(text.SequenceEqual(utf8) != negate);
                 }
 
-                x = Value.FromJson(je);
-            }
-            else if (!ReadArg(ref f, name, out x))
-            {
-                return Tri.Other;
+                return EqualsLiteral(ref f, je, lit, utf8, negate);
             }
 
-            if (x.Kind == Kind.String)
-            {
-                var eq = x.IsJson && Str.TryRawUtf8(x, out var raw) ? raw.SequenceEqual(utf8) : Str.Equal(x, lit);
-                return Tri.Of(eq != negate);
-            }
-
-            if (x.IsError)
-            {
-                return Tri.Other;
-            }
-
-            var r = Ops.Equal(x, lit, ref f.Budget, 0);
-            return r.Kind == Kind.Bool ? Tri.Of(r.AsBool != negate) : Tri.Other;
+            return CachedEqualsLiteral(ref f, name, lit, utf8, hash, negate);
         };
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int EqualsLiteral(ref Frame f, JsonElement je, in Value lit, byte[] utf8, bool negate) =>
+        EqualsLiteral(ref f, Value.FromJson(je), lit, utf8, negate);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CachedEqualsLiteral(ref Frame f, string name, in Value lit, byte[] utf8, ulong hash, bool negate)
+    {
+        if (f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i)
+        {
+            ref var e = ref c.At(i);
+            if (!e.Present)
+            {
+                return Tri.Other;
+            }
+
+            // Rules compare one argument with many literals (a deny list spelled out rule by rule): the argument's
+            // UTF-8 is hashed once per decision, and a literal with another hash cannot be equal.
+            if (e.RawHashState == 0)
+            {
+                e.RawHashState = 2;
+                if (e.Value.Kind == Kind.String && e.Value.IsJson && Str.TryRawUtf8(e.Value, out var raw))
+                {
+                    e.RawHash = Utf8Set.Hash(raw);
+                    e.RawHashState = 1;
+                }
+            }
+
+            if (e.RawHashState == 1 && e.RawHash != hash)
+            {
+                return Tri.Of(negate);
+            }
+
+            return EqualsLiteral(ref f, e.Value, lit, utf8, negate);
+        }
+
+        return ArgsField(ref f, name, out var x) ? EqualsLiteral(ref f, x, lit, utf8, negate) : Tri.Other;
+    }
+
+    private static int EqualsLiteral(ref Frame f, in Value x, in Value lit, byte[] utf8, bool negate)
+    {
+        if (x.Kind == Kind.String)
+        {
+            var eq = x.IsJson && Str.TryRawUtf8(x, out var raw) ? raw.SequenceEqual(utf8) : Str.Equal(x, lit);
+            return Tri.Of(eq != negate);
+        }
+
+        if (x.IsError)
+        {
+            return Tri.Other;
+        }
+
+        var r = Ops.Equal(x, lit, ref f.Budget, 0);
+        return r.Kind == Kind.Bool ? Tri.Of(r.AsBool != negate) : Tri.Other;
     }
 
     /// <summary>The predicate form of <see cref="ArgInList"/>, sharing its per-decision memo in the <see cref="ArgCache"/>.</summary>
     private static Pred ArgInListPred(string field, string listName, StringSetList set)
     {
         var name = string.Intern(field);
-        return (ref Frame f) =>
+        return (ref Frame f) => f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i
+            ? CachedInList(ref c.At(i), listName, set)
+            : ArgInSet(ref f, name, set);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CachedInList(ref ArgCache.Entry e, string listName, StringSetList set)
+    {
+        if (!e.Present)
         {
-            if (f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i)
-            {
-                ref var e = ref c.At(i);
-                if (!e.Present)
-                {
-                    return Tri.Other;
-                }
+            return Tri.Other;
+        }
 
-                if (ReferenceEquals(e.List0, listName))
-                {
-                    return Tri.Of(e.Member0);
-                }
+        if (ReferenceEquals(e.List0, listName))
+        {
+            return Tri.Of(e.Member0);
+        }
 
-                if (ReferenceEquals(e.List1, listName))
-                {
-                    return Tri.Of(e.Member1);
-                }
+        if (ReferenceEquals(e.List1, listName))
+        {
+            return Tri.Of(e.Member1);
+        }
 
-                var member = e.Value.Kind == Kind.String && set.Contains(e.Value);
-                if (e.List0 is null)
-                {
-                    (e.List0, e.Member0) = (listName, member);
-                }
-                else if (e.List1 is null)
-                {
-                    (e.List1, e.Member1) = (listName, member);
-                }
+        var member = e.Value.Kind == Kind.String && set.Contains(e.Value);
+        if (e.List0 is null)
+        {
+            (e.List0, e.Member0) = (listName, member);
+        }
+        else if (e.List1 is null)
+        {
+            (e.List1, e.Member1) = (listName, member);
+        }
 
-                return Tri.Of(member);
-            }
-
-            return ArgInSet(ref f, name, set);
-        };
+        return Tri.Of(member);
     }
 
     /// <summary><c>has(args.NAME)</c>: never an error.</summary>
@@ -316,12 +348,19 @@ internal sealed partial class Emitter
                     });
                 }
 
-                return Tri.Of(StrTestLiteral(Value.FromJson(je), needle, utf8, mode));
+                return StringTest(je, needle, utf8, mode);
             }
 
-            return ReadArg(ref f, name, out var v) ? Tri.Of(StrTestLiteral(v, needle, utf8, mode)) : Tri.Other;
+            return CachedStringTest(ref f, name, needle, utf8, mode);
         };
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int StringTest(JsonElement je, string needle, byte[] utf8, int mode) => Tri.Of(StrTestLiteral(Value.FromJson(je), needle, utf8, mode));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CachedStringTest(ref Frame f, string name, string needle, byte[] utf8, int mode) =>
+        ReadArg(ref f, name, out var v) ? Tri.Of(StrTestLiteral(v, needle, utf8, mode)) : Tri.Other;
 
     // Without a decision's cache, a predicate reads the argument's JSON token directly: building a Value for one
     // test costs as much as the test (the value is wide, and JsonElement's accessors are not free).
@@ -367,7 +406,7 @@ internal sealed partial class Emitter
 
         if (je.ValueKind != JsonValueKind.Number || !JsonNumber.TryFast(JsonMarshal.GetRawUtf8Value(je), out var isInt, out var l, out var d))
         {
-            return CompareToConstTri(Value.FromJson(je), c, lo, hi);
+            return CompareJson(je, c, lo, hi);
         }
 
         int r;
@@ -375,7 +414,7 @@ internal sealed partial class Emitter
         {
             if (!isInt)
             {
-                return CompareToConstTri(Value.Double(d), c, lo, hi);
+                return CompareNumber(isInt, l, d, c, lo, hi);
             }
 
             r = l.CompareTo(c.AsInt);
@@ -385,7 +424,7 @@ internal sealed partial class Emitter
             var t = c.AsDouble;
             if (double.IsNaN(t) || (isInt && l is < -(1L << 53) or > 1L << 53))
             {
-                return CompareToConstTri(isInt ? Value.Int(l) : Value.Double(d), c, lo, hi);
+                return CompareNumber(isInt, l, d, c, lo, hi);
             }
 
             r = (isInt ? l : d).CompareTo(t);
@@ -393,6 +432,21 @@ internal sealed partial class Emitter
 
         return Tri.Of(r >= lo && r <= hi);
     }
+
+    // The uncommon cases live out of line, so the common path's frame holds no Value.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CompareJson(JsonElement je, in Value c, int lo, int hi) => CompareToConstTri(Value.FromJson(je), c, lo, hi);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CompareNumber(bool isInt, long l, double d, in Value c, int lo, int hi) =>
+        CompareToConstTri(isInt ? Value.Int(l) : Value.Double(d), c, lo, hi);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CachedCompareToConst(ref ArgCache.Entry e, in Value c, int lo, int hi) =>
+        e.Present ? CompareToConstTri(e.Value, c, lo, hi) : Tri.Other;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool ContainsJson(StringSetList set, JsonElement je) => set.Contains(Value.FromJson(je));
 
     /// <summary><c>args.NAME in lists.LIST</c> straight from the JSON string's UTF-8.</summary>
     private static int ArgInSet(ref Frame f, string name, StringSetList set)
@@ -408,6 +462,6 @@ internal sealed partial class Emitter
             return Tri.False;
         }
 
-        return Tri.Of(TryRawString(je, out var raw) ? set.Utf8.Contains(raw) : set.Contains(Value.FromJson(je)));
+        return Tri.Of(TryRawString(je, out var raw) ? set.Utf8.Contains(raw) : ContainsJson(set, je));
     }
 }
