@@ -462,6 +462,13 @@ internal sealed partial class Emitter
             return Tri.False;
         }
 
-        return Tri.Of(TryRawString(je, out var raw) ? set.Utf8.Contains(raw) : ContainsJson(set, je));
+        var raw = JsonMarshal.GetRawUtf8Value(je);
+        if (raw.Length >= 2)
+        {
+            raw = raw[1..^1];
+        }
+
+        var member = set.Utf8.ContainsUnescaped(raw, out var escaped);
+        return Tri.Of(escaped ? ContainsJson(set, je) : member);
     }
 }

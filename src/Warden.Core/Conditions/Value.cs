@@ -238,9 +238,19 @@ internal sealed class StringSetList
 
     public bool Contains(in Value item)
     {
-        if (item.IsJson && Str.TryRawUtf8(item, out var utf8))
+        if (item.IsJson)
         {
-            return Utf8.Contains(utf8);
+            var raw = JsonMarshal.GetRawUtf8Value(item.Json);
+            if (raw.Length >= 2)
+            {
+                raw = raw[1..^1];
+            }
+
+            var member = Utf8.ContainsUnescaped(raw, out var escaped);
+            if (!escaped)
+            {
+                return member;
+            }
         }
 
         return Lookup.Contains(Str.Chars(item));
@@ -284,9 +294,21 @@ internal sealed class Utf8Set
         }
     }
 
-    public bool Contains(ReadOnlySpan<byte> key)
+    public bool Contains(ReadOnlySpan<byte> key) => Find(key, Hash(key));
+
+    /// <summary>
+    /// Membership of a JSON string given its raw UTF-8 (between the quotes), which is the string's UTF-8 unless it
+    /// has escapes: then <paramref name="escaped"/> is set and the answer is false (the caller decodes). The escape
+    /// test is folded into the hash's pass over the bytes.
+    /// </summary>
+    public bool ContainsUnescaped(ReadOnlySpan<byte> raw, out bool escaped)
     {
-        var h = Hash(key);
+        var h = Hash(raw, out escaped);
+        return !escaped && Find(raw, h);
+    }
+
+    private bool Find(ReadOnlySpan<byte> key, ulong h)
+    {
         var at = (int)h & _mask;
         while (true)
         {
@@ -306,27 +328,36 @@ internal sealed class Utf8Set
     }
 
     /// <summary>A fast 64-bit mix over 8-byte words (not cryptographic; see the class remarks).</summary>
-    public static ulong Hash(ReadOnlySpan<byte> s)
+    public static ulong Hash(ReadOnlySpan<byte> s) => Hash(s, out _);
+
+    /// <summary><see cref="Hash(ReadOnlySpan{byte})"/>, also saying whether a backslash occurs (a JSON escape).</summary>
+    public static ulong Hash(ReadOnlySpan<byte> s, out bool backslash)
     {
         const ulong K = 0x9E3779B97F4A7C15;
+        ulong seen = 0;
         var h = (ulong)s.Length * K;
         if (s.Length >= 8)
         {
             var rest = s;
             while (rest.Length > 8)
             {
-                h = (h ^ BinaryPrimitives.ReadUInt64LittleEndian(rest)) * K;
+                var w = BinaryPrimitives.ReadUInt64LittleEndian(rest);
+                seen |= ZeroByte(w ^ Backslashes);
+                h = (h ^ w) * K;
                 h ^= h >> 29;
                 rest = rest[8..];
             }
 
             // The last word overlaps the one before when the length is not a multiple of 8 (the length is mixed in
             // above), which replaces a loop over the remaining bytes.
-            h = (h ^ BinaryPrimitives.ReadUInt64LittleEndian(s[^8..])) * K;
+            var last = BinaryPrimitives.ReadUInt64LittleEndian(s[^8..]);
+            seen |= ZeroByte(last ^ Backslashes);
+            h = (h ^ last) * K;
         }
         else if (s.Length >= 4)
         {
             var tail = BinaryPrimitives.ReadUInt32LittleEndian(s) | ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(s[^4..]) << 32);
+            seen |= ZeroByte(tail ^ Backslashes);
             h = (h ^ tail) * K;
         }
         else
@@ -335,13 +366,21 @@ internal sealed class Utf8Set
             for (var i = 0; i < s.Length; i++)
             {
                 tail |= (ulong)s[i] << (8 * i);
+                seen |= s[i] == (byte)'\\' ? 1UL : 0;
             }
 
             h = (h ^ tail) * K;
         }
 
+        backslash = seen != 0;
         return h ^ (h >> 32);
     }
+
+    private const ulong Backslashes = 0x5C5C5C5C5C5C5C5C;
+
+    /// <summary>Non-zero exactly when some byte of <paramref name="v"/> is zero.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static ulong ZeroByte(ulong v) => (v - 0x0101010101010101) & ~v & 0x8080808080808080;
 }
 
 /// <summary>A map built by an expression (map literal). Keys are normalised so that 1, 1u and 1.0 are the same key.</summary>

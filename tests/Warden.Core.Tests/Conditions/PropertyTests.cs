@@ -398,4 +398,35 @@ public sealed class PropertyTests
 
         Assert.All(seen, n => Assert.True(n > 100, string.Join(",", seen)));
     }
+
+    [Fact]
+    public void Named_list_set_finds_exactly_its_members_and_flags_every_escape()
+    {
+        // Membership hashes a JSON string's raw bytes and detects escapes in the same pass, word by word with an
+        // overlapping last word: every length (0 to 40, across the 4- and 8-byte boundaries) and position counts.
+        var alphabet = "ab\\@.\u00e9"u8.ToArray();
+        var bytes = Gen.Int[0, alphabet.Length - 1].Select(i => alphabet[i]).Array[0, 40];
+        Check.Sample(
+            Gen.Select(bytes.Array[1, 6], bytes, Gen.Int[0, 9]),
+            (members, other, pick) =>
+            {
+                // Half the probes are members (the rest almost never are).
+                var probe = pick < members.Length ? members[pick] : other;
+                var set = new Utf8Set(members.Distinct(new ByteArrayComparer()));
+                var isMember = members.Any(m => m.AsSpan().SequenceEqual(probe));
+                var hasBackslash = Array.IndexOf(probe, (byte)'\\') >= 0;
+                Assert.Equal(isMember, set.Contains(probe));
+                Assert.Equal(isMember && !hasBackslash, set.ContainsUnescaped(probe, out var escaped));
+                Assert.Equal(hasBackslash, escaped);
+                Assert.Equal(Utf8Set.Hash(probe), Utf8Set.Hash(probe, out _));
+            },
+            iter: 5000);
+    }
+
+    private sealed class ByteArrayComparer : IEqualityComparer<byte[]>
+    {
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => (int)Utf8Set.Hash(obj);
+    }
 }
