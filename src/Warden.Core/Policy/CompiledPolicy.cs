@@ -56,6 +56,12 @@ public sealed class CompiledRule
     /// <summary>Position in the policy.</summary>
     public int Index { get; }
 
+    /// <summary>
+    /// When other rules of the policy have the same condition text, the slot where a decision remembers its answer
+    /// (conditions are pure functions of the call, so one answer serves them all); otherwise -1.
+    /// </summary>
+    internal int MemoSlot { get; set; } = -1;
+
     internal bool MatchesTarget(McpOperation operation, string server, string target)
     {
         if (!Entry.Operations.Contains(operation))
@@ -107,6 +113,7 @@ public sealed class CompiledPolicy
     private readonly ClassEntry[] _classes;
     private readonly ConcurrentDictionary<string, ServerIndex>[] _index;
     private readonly (Limits.LimitRule Limit, CompiledRule Matcher)[] _limits;
+    private readonly int _memoSlots;
 
     internal CompiledPolicy(PolicyDocument document, IReadOnlyList<CompiledRule> rules, string version)
     {
@@ -116,6 +123,16 @@ public sealed class CompiledPolicy
         _agentGroups = document.Agents.ToDictionary(a => a.Key, a => a.Value.Groups, StringComparer.Ordinal);
         _classes = [.. document.Classes];
         _limits = [.. document.Limits.Select((l, i) => (l, new CompiledRule(l.Match, null, i)))];
+        foreach (var shared in _rules.Where(r => r.Cel is not null).GroupBy(r => r.Cel!.Compiled.Source, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            foreach (var rule in shared)
+            {
+                rule.MemoSlot = _memoSlots;
+            }
+
+            _memoSlots++;
+        }
+
         _index = new ConcurrentDictionary<string, ServerIndex>[5];
         for (var i = 0; i < _index.Length; i++)
         {
@@ -204,6 +221,7 @@ public sealed class CompiledPolicy
 
         // The candidates' conditions read the same few arguments: one cache per decision reads each once.
         var cache = entry.HasConditions ? ArgCache.Rent() : null;
+        cache?.EnsureMemo(_memoSlots);
 
         // One evaluation frame for every candidate: the conditions' predicate forms answer true or false without
         // the per-condition set-up; anything else (an error) is evaluated again in full for its message.
@@ -219,7 +237,21 @@ public sealed class CompiledPolicy
 
                 if (rule.Condition is { } condition)
                 {
-                    var fast = rule.Cel is { } c ? c.Compiled.Predicate(ref frame) : Tri.Other;
+                    var fast = Tri.Other;
+                    if (rule.Cel is { } c)
+                    {
+                        var slot = rule.MemoSlot;
+                        if (slot < 0)
+                        {
+                            fast = c.Compiled.Predicate(ref frame);
+                        }
+                        else if ((fast = cache!.Memo(slot)) < 0)
+                        {
+                            fast = c.Compiled.Predicate(ref frame);
+                            cache.Remember(slot, fast);
+                        }
+                    }
+
                     if (fast == Tri.False)
                     {
                         continue;

@@ -129,6 +129,12 @@ public sealed class PropertyTests
 
         public override object Eval(Dictionary<string, object?> args)
         {
+            // An int-typed argument may hold a string: CEL's '+' concatenates two strings.
+            if (Op == "+" && A.Eval(args) is string sa && B.Eval(args) is string sb)
+            {
+                return sa + sb;
+            }
+
             if (A.Eval(args) is not long a || B.Eval(args) is not long b)
             {
                 return Err.Instance;
