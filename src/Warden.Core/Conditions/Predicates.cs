@@ -207,7 +207,7 @@ internal sealed partial class Emitter
                     return Tri.Other;
                 }
 
-                if (je.ValueKind == JsonValueKind.String && TryRawString(je, out var text))
+                if (TryRawString(je, out var text))
                 {
                     return Tri.Of(text.SequenceEqual(utf8) != negate);
                 }
@@ -338,7 +338,7 @@ internal sealed partial class Emitter
                     return Tri.Other;
                 }
 
-                if (je.ValueKind == JsonValueKind.String && TryRawString(je, out var raw))
+                if (TryRawString(je, out var raw))
                 {
                     return Tri.Of(mode switch
                     {
@@ -383,16 +383,21 @@ internal sealed partial class Emitter
         return false;
     }
 
-    /// <summary>A JSON string's UTF-8 between the quotes, when it has no escapes (then it is the string's UTF-8).</summary>
+    // The JSON token's raw text says what it is (a string starts with a quote; only a number's text passes
+    // JsonNumber.TryFast), so the predicates do not ask the element for its kind first. An undefined element
+    // throws here, which sends the condition to its general form, where it is an error as before.
+
+    /// <summary>A JSON string's UTF-8 between the quotes, when the element is a string without escapes (then it is the string's UTF-8).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryRawString(JsonElement je, out ReadOnlySpan<byte> utf8)
     {
         utf8 = JsonMarshal.GetRawUtf8Value(je);
-        if (utf8.Length >= 2)
+        if (utf8.Length < 2 || utf8[0] != (byte)'"')
         {
-            utf8 = utf8[1..^1];
+            return false;
         }
 
+        utf8 = utf8[1..^1];
         return utf8.IndexOf((byte)'\\') < 0;
     }
 
@@ -404,7 +409,7 @@ internal sealed partial class Emitter
             return Tri.Other;
         }
 
-        if (je.ValueKind != JsonValueKind.Number || !JsonNumber.TryFast(JsonMarshal.GetRawUtf8Value(je), out var isInt, out var l, out var d))
+        if (!JsonNumber.TryFast(JsonMarshal.GetRawUtf8Value(je), out var isInt, out var l, out var d))
         {
             return CompareJson(je, c, lo, hi);
         }
@@ -456,18 +461,14 @@ internal sealed partial class Emitter
             return Tri.Other;
         }
 
-        if (je.ValueKind != JsonValueKind.String)
+        var raw = JsonMarshal.GetRawUtf8Value(je);
+        if (raw.Length < 2 || raw[0] != (byte)'"')
         {
-            // As the general form: only strings can be members (an undefined element included).
+            // As the general form: only strings can be members.
             return Tri.False;
         }
 
-        var raw = JsonMarshal.GetRawUtf8Value(je);
-        if (raw.Length >= 2)
-        {
-            raw = raw[1..^1];
-        }
-
+        raw = raw[1..^1];
         var member = set.Utf8.ContainsUnescaped(raw, out var escaped);
         return Tri.Of(escaped ? ContainsJson(set, je) : member);
     }
