@@ -283,13 +283,14 @@ public sealed class CompiledCondition
         };
     }
 
+    /// <summary>True when the condition has a predicate form (see <see cref="Pred"/>).</summary>
+    internal bool HasPredicate => _pred is not null;
+
     /// <summary>
     /// The condition's predicate form (see <see cref="Pred"/>) over a frame the caller set up once for several
     /// conditions (a policy decision): <see cref="Tri.True"/> or <see cref="Tri.False"/> when that settles it,
     /// <see cref="Tri.Other"/> when the caller must call <see cref="Evaluate"/> (an error, or no predicate form).
     /// </summary>
-    internal bool HasPredicate => _pred is not null;
-
     internal int Predicate(ref Frame frame)
     {
         var p = _pred;
