@@ -17,6 +17,7 @@ namespace Warden.Benchmarks.Policy;
 /// plus two global rules that apply to every tool, as in Cedar's "scoped" set.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class PolicyDecisionBenchmarks
 {
     private CompiledPolicy _policy = null!;

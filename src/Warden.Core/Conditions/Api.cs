@@ -230,13 +230,16 @@ public sealed class CompiledCondition
     private static Value[]? t_locals;
 
     private readonly Eval _eval;
+    private readonly Pred? _pred;
     private readonly long _maxCost;
     private readonly int _slots;
 
-    internal CompiledCondition(string source, Eval eval, long maxCost, int slots)
+    internal CompiledCondition(string source, Eval eval, Pred? pred, long maxCost, int slots)
     {
         Source = source;
         _eval = eval;
+        // Macro variables need the per-thread slots that only the general entry sets up.
+        _pred = slots == 0 ? pred : null;
         _maxCost = maxCost;
         _slots = slots;
     }
@@ -247,6 +250,30 @@ public sealed class CompiledCondition
     /// <summary>Evaluates the condition. Never throws for any input; failures are <see cref="ConditionOutcomeKind.Error"/>.</summary>
     public ConditionOutcome Evaluate(in ConditionInput input)
     {
+        if (_pred is not null)
+        {
+            var frame = new Frame
+            {
+                ArgsDictionary = input.ArgsDictionary,
+                ArgsElement = input.ArgsElement,
+                Context = input.Context,
+                Bindings = input.Bindings,
+                Cache = input.Cache,
+            };
+            var r = Predicate(ref frame);
+            if (r != Tri.Other)
+            {
+                return r == Tri.True ? ConditionOutcome.True : ConditionOutcome.False;
+            }
+        }
+
+        return EvaluateGeneral(input);
+    }
+
+    // Out of line so that a predicate's caller keeps a small frame.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ConditionOutcome EvaluateGeneral(in ConditionInput input)
+    {
         var v = EvaluateValue(input);
         return v.Kind switch
         {
@@ -255,6 +282,39 @@ public sealed class CompiledCondition
             _ => ConditionOutcome.Error("condition produced " + v.TypeName + ", not bool"),
         };
     }
+
+    /// <summary>True when the condition has a predicate form (see <see cref="Pred"/>).</summary>
+    internal bool HasPredicate => _pred is not null;
+
+    /// <summary>
+    /// The condition's predicate form (see <see cref="Pred"/>) over a frame the caller set up once for several
+    /// conditions (a policy decision): <see cref="Tri.True"/> or <see cref="Tri.False"/> when that settles it,
+    /// <see cref="Tri.Other"/> when the caller must call <see cref="Evaluate"/> (an error, or no predicate form).
+    /// </summary>
+    internal int Predicate(ref Frame frame)
+    {
+        var p = _pred;
+        if (p is null)
+        {
+            return Tri.Other;
+        }
+
+        // Each condition starts with its own budget, as in EvaluateValue.
+        frame.Budget = _maxCost;
+        try
+        {
+            return p(ref frame);
+        }
+        catch (Exception ex) when (IsEvaluationFailure(ex))
+        {
+            // The general form meets the same failure and turns it into the error outcome.
+            return Tri.Other;
+        }
+    }
+
+    private static bool IsEvaluationFailure(Exception ex) =>
+        ex is InsufficientExecutionStackException or RegexMatchTimeoutException or InvalidOperationException or FormatException
+            or ArgumentException or OverflowException or KeyNotFoundException or IndexOutOfRangeException;
 
     internal Value EvaluateValue(in ConditionInput input)
     {

@@ -18,6 +18,11 @@ internal sealed class ArgCache
     private readonly Entry[] _entries = new Entry[Capacity];
     private int _count;
 
+    // Results of whole conditions that several rules share, per decision: (decision number << 2) | Tri answer, so
+    // a new decision invalidates every slot by counting up instead of clearing.
+    private int[] _memo = [];
+    private int _decision;
+
     internal struct Entry
     {
         public string Field;
@@ -27,6 +32,10 @@ internal sealed class ArgCache
         public bool Member0;
         public object? List1;
         public bool Member1;
+
+        /// <summary>0: not computed; 1: <see cref="RawHash"/> is the hash of the string's unescaped UTF-8; 2: not such a string.</summary>
+        public byte RawHashState;
+        public ulong RawHash;
     }
 
     /// <summary>An empty cache for one decision (per thread; a nested decision on the same thread gets its own).</summary>
@@ -34,6 +43,12 @@ internal sealed class ArgCache
     {
         var c = t_free ?? new ArgCache();
         t_free = null;
+        if (++c._decision >= 1 << 28)
+        {
+            Array.Clear(c._memo);
+            c._decision = 1;
+        }
+
         return c;
     }
 
@@ -70,4 +85,22 @@ internal sealed class ArgCache
     }
 
     public ref Entry At(int index) => ref _entries[index];
+
+    /// <summary>Makes room for <paramref name="slots"/> shared-condition results (allocates only when a policy needs more than any before on this thread).</summary>
+    public void EnsureMemo(int slots)
+    {
+        if (_memo.Length < slots)
+        {
+            Array.Resize(ref _memo, slots);
+        }
+    }
+
+    /// <summary>The remembered answer (<see cref="Tri"/>) of a shared condition in this decision, or -1.</summary>
+    public int Memo(int slot)
+    {
+        var m = _memo[slot];
+        return m >> 2 == _decision ? m & 3 : -1;
+    }
+
+    public void Remember(int slot, int tri) => _memo[slot] = (_decision << 2) | tri;
 }

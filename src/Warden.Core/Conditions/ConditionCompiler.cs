@@ -65,7 +65,7 @@ public sealed class ConditionCompiler
             return new CompileResult(null, emitter.Diagnostics.OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
         }
 
-        return new CompileResult(new CompiledCondition(source, result.eval, _env.MaxCost, emitter.SlotsUsed), []);
+        return new CompileResult(new CompiledCondition(source, result.eval, emitter.PredOf(result.eval), _env.MaxCost, emitter.SlotsUsed), []);
     }
 
     private static CompileResult Fail(ConditionDiagnostic d) => new(null, [d]);
@@ -400,7 +400,7 @@ internal sealed partial class Emitter
         if (IsGlobal(sel.Operand, "args", scope))
         {
             var name = string.Intern(field);
-            return (CelType.Bool, (ref Frame f) =>
+            return (CelType.Bool, WithPred((ref Frame f) =>
             {
                 if (f.Cache is { } c && c.IndexOf(ref f, name) is >= 0 and var i)
                 {
@@ -408,7 +408,7 @@ internal sealed partial class Emitter
                 }
 
                 return Value.Bool(ArgsHas(ref f, name));
-            });
+            }, ArgsHasPred(name)));
         }
 
         var (t, operand) = Compile(sel.Operand, scope);

@@ -47,7 +47,7 @@ internal sealed partial class Emitter
         {
             case "!_":
                 Want(nodes[0], types[0], TKind.Bool, "operand of '!'");
-                return (CelType.Bool, Unary(evals[0], static (in Value a) => Ops.Not(a)));
+                return (CelType.Bool, WithPred(Unary(evals[0], static (in Value a) => Ops.Not(a)), NotPred(evals[0])));
             case "-_":
                 if (!(types[0].IsDyn || types[0].Kind is TKind.Int or TKind.Double or TKind.Duration))
                 {
@@ -59,7 +59,7 @@ internal sealed partial class Emitter
             case "_!=_":
                 CheckEquality(call, types[0], types[1]);
                 return (CelType.Bool, nodes[1] is LiteralNode { Value.Kind: Kind.String } lit
-                    ? EqualityStringLiteral(evals[0], lit.Value, negate: fn == "_!=_")
+                    ? WithPred(EqualityStringLiteral(evals[0], lit.Value, negate: fn == "_!=_"), EqualityStringLiteralPred(evals[0], lit.Value, fn == "_!=_", ArgField(evals[0])))
                     : Equality(evals[0], evals[1], negate: fn == "_!=_"));
             case "_<_":
             case "_<=_":
@@ -67,7 +67,7 @@ internal sealed partial class Emitter
             case "_>=_":
                 CheckOrdering(call, types[0], types[1]);
                 return (CelType.Bool, nodes[1] is LiteralNode { Value.Kind: Kind.Int or Kind.Double } c
-                    ? OrderingConst(evals[0], c.Value, fn, ArgsFieldOf(nodes[0], scope))
+                    ? WithPred(OrderingConst(evals[0], c.Value, fn, ArgsFieldOf(nodes[0], scope)), OrderingConstPred(evals[0], c.Value, fn, ArgsFieldOf(nodes[0], scope)))
                     : Ordering(evals[0], evals[1], fn));
             case "@in":
                 return In(call, types, evals, scope);
@@ -135,7 +135,7 @@ internal sealed partial class Emitter
         // CEL's commutative short-circuit: a decisive value on either side wins over an error on the other.
         if (isAnd)
         {
-            return (CelType.Bool, (ref Frame f) =>
+            return (CelType.Bool, WithPred((ref Frame f) =>
             {
                 var a = l(ref f);
                 if (a.Kind == Kind.Bool && !a.AsBool)
@@ -155,10 +155,10 @@ internal sealed partial class Emitter
                 }
 
                 return a.IsError ? a : b.IsError ? b : Ops.NoOverload;
-            });
+            }, LogicPred(l, r, isAnd: true)));
         }
 
-        return (CelType.Bool, (ref Frame f) =>
+        return (CelType.Bool, WithPred((ref Frame f) =>
         {
             var a = l(ref f);
             if (a.Kind == Kind.Bool && a.AsBool)
@@ -178,7 +178,7 @@ internal sealed partial class Emitter
             }
 
             return a.IsError ? a : b.IsError ? b : Ops.NoOverload;
-        });
+        }, LogicPred(l, r, isAnd: false)));
     }
 
     private (CelType, Eval) Conditional(CallNode call, Scope? scope)
@@ -416,7 +416,8 @@ internal sealed partial class Emitter
         {
             if (ArgsFieldOf(call.Args[0], scope) is { } argField)
             {
-                return (CelType.Bool, ArgInList(argField, string.Intern(listName), set));
+                var interned = string.Intern(listName);
+                return (CelType.Bool, WithPred(ArgInList(argField, interned, set), ArgInListPred(argField, interned, set)));
             }
 
             // Named lists are constants: skip the generic list dispatch and go straight to the hashed set.
@@ -967,7 +968,14 @@ internal sealed partial class Emitter
                 return (CelType.Int, (ref Frame f) => Ops.Size(sizeOf(ref f)));
             case "startsWith" or "endsWith" or "contains" when member && n == 2:
                 WantString(nodes, types);
-                return (CelType.Bool, StringPredicate(fn, evals[0], evals[1], nodes[1], ArgField(evals[0])));
+                var test = StringPredicate(fn, evals[0], evals[1], nodes[1], ArgField(evals[0]));
+                if (nodes[1] is LiteralNode { Value.Kind: Kind.String } needle && ArgField(evals[0]) is { } testField)
+                {
+                    var text = needle.Value.AsString;
+                    WithPred(test, ArgStringTestPred(testField, text, Encoding.UTF8.GetBytes(text), fn switch { "startsWith" => 0, "endsWith" => 1, _ => 2 }));
+                }
+
+                return (CelType.Bool, test);
             case "matches" when n == 2:
                 WantString(nodes, types);
                 return (CelType.Bool, Matches(call, evals[0], nodes[1]));

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -146,7 +147,22 @@ internal static class JsonNumber
 
     public static bool TryFast(ReadOnlySpan<byte> raw, out Value value)
     {
-        value = default;
+        if (!TryFast(raw, out var isInt, out var l, out var d))
+        {
+            value = default;
+            return false;
+        }
+
+        value = isInt ? Value.Int(l) : Value.Double(d);
+        return true;
+    }
+
+    /// <summary>The same conversion without building a <see cref="Value"/>: an int in <paramref name="l"/> or a double in <paramref name="d"/>.</summary>
+    public static bool TryFast(ReadOnlySpan<byte> raw, out bool isInt, out long l, out double d)
+    {
+        isInt = false;
+        l = 0;
+        d = 0;
         var i = 0;
         var negative = false;
         if (raw.Length > 0 && raw[0] == (byte)'-')
@@ -161,15 +177,15 @@ internal static class JsonNumber
         for (; i < raw.Length; i++)
         {
             var c = raw[i];
-            var d = (uint)(c - '0');
-            if (d <= 9)
+            var digit = (uint)(c - '0');
+            if (digit <= 9)
             {
                 if (++digits > 18)
                 {
                     return false;
                 }
 
-                m = (m * 10) + d;
+                m = (m * 10) + digit;
             }
             else if (c == (byte)'.' && fraction < 0)
             {
@@ -189,7 +205,8 @@ internal static class JsonNumber
 
         if (fraction < 0)
         {
-            value = Value.Int(negative ? -m : m);
+            isInt = true;
+            l = negative ? -m : m;
             return true;
         }
 
@@ -200,7 +217,7 @@ internal static class JsonNumber
         }
 
         var dv = m / Pow10[scale];
-        value = Value.Double(negative ? -dv : dv);
+        d = negative ? -dv : dv;
         return true;
     }
 }
@@ -221,9 +238,19 @@ internal sealed class StringSetList
 
     public bool Contains(in Value item)
     {
-        if (item.IsJson && Str.TryRawUtf8(item, out var utf8))
+        if (item.IsJson)
         {
-            return Utf8.Contains(utf8);
+            var raw = JsonMarshal.GetRawUtf8Value(item.Json);
+            if (raw.Length >= 2)
+            {
+                raw = raw[1..^1];
+            }
+
+            var member = Utf8.ContainsUnescaped(raw, out var escaped);
+            if (!escaped)
+            {
+                return member;
+            }
         }
 
         return Lookup.Contains(Str.Chars(item));
@@ -267,9 +294,21 @@ internal sealed class Utf8Set
         }
     }
 
-    public bool Contains(ReadOnlySpan<byte> key)
+    public bool Contains(ReadOnlySpan<byte> key) => Find(key, Hash(key));
+
+    /// <summary>
+    /// Membership of a JSON string given its raw UTF-8 (between the quotes), which is the string's UTF-8 unless it
+    /// has escapes: then <paramref name="escaped"/> is set and the answer is false (the caller decodes). The escape
+    /// test is folded into the hash's pass over the bytes.
+    /// </summary>
+    public bool ContainsUnescaped(ReadOnlySpan<byte> raw, out bool escaped)
     {
-        var h = Hash(key);
+        var h = Hash(raw, out escaped);
+        return !escaped && Find(raw, h);
+    }
+
+    private bool Find(ReadOnlySpan<byte> key, ulong h)
+    {
         var at = (int)h & _mask;
         while (true)
         {
@@ -289,26 +328,59 @@ internal sealed class Utf8Set
     }
 
     /// <summary>A fast 64-bit mix over 8-byte words (not cryptographic; see the class remarks).</summary>
-    public static ulong Hash(ReadOnlySpan<byte> s)
+    public static ulong Hash(ReadOnlySpan<byte> s) => Hash(s, out _);
+
+    /// <summary><see cref="Hash(ReadOnlySpan{byte})"/>, also saying whether a backslash occurs (a JSON escape).</summary>
+    public static ulong Hash(ReadOnlySpan<byte> s, out bool backslash)
     {
         const ulong K = 0x9E3779B97F4A7C15;
+        ulong seen = 0;
         var h = (ulong)s.Length * K;
-        while (s.Length >= 8)
+        if (s.Length >= 8)
         {
-            h = (h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(s)) * K;
-            h ^= h >> 29;
-            s = s[8..];
+            var rest = s;
+            while (rest.Length > 8)
+            {
+                var w = BinaryPrimitives.ReadUInt64LittleEndian(rest);
+                seen |= ZeroByte(w ^ Backslashes);
+                h = (h ^ w) * K;
+                h ^= h >> 29;
+                rest = rest[8..];
+            }
+
+            // The last word overlaps the one before when the length is not a multiple of 8 (the length is mixed in
+            // above), which replaces a loop over the remaining bytes.
+            var last = BinaryPrimitives.ReadUInt64LittleEndian(s[^8..]);
+            seen |= ZeroByte(last ^ Backslashes);
+            h = (h ^ last) * K;
+        }
+        else if (s.Length >= 4)
+        {
+            var tail = BinaryPrimitives.ReadUInt32LittleEndian(s) | ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(s[^4..]) << 32);
+            seen |= ZeroByte(tail ^ Backslashes);
+            h = (h ^ tail) * K;
+        }
+        else
+        {
+            ulong tail = 0;
+            for (var i = 0; i < s.Length; i++)
+            {
+                tail |= (ulong)s[i] << (8 * i);
+                seen |= s[i] == (byte)'\\' ? 1UL : 0;
+            }
+
+            h = (h ^ tail) * K;
         }
 
-        ulong tail = 0;
-        for (var i = 0; i < s.Length; i++)
-        {
-            tail |= (ulong)s[i] << (8 * i);
-        }
-
-        h = (h ^ tail) * K;
+        backslash = seen != 0;
         return h ^ (h >> 32);
     }
+
+    private const ulong Backslashes = 0x5C5C5C5C5C5C5C5C;
+
+    /// <summary>Non-zero exactly when some byte of <paramref name="v"/> is zero.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static ulong ZeroByte(ulong v) => (v - 0x0101010101010101) & ~v & 0x8080808080808080;
 }
 
 /// <summary>A map built by an expression (map literal). Keys are normalised so that 1, 1u and 1.0 are the same key.</summary>

@@ -56,6 +56,12 @@ public sealed class CompiledRule
     /// <summary>Position in the policy.</summary>
     public int Index { get; }
 
+    /// <summary>
+    /// When other rules of the policy have the same condition text, the slot where a decision remembers its answer
+    /// (conditions are pure functions of the call, so one answer serves them all); otherwise -1.
+    /// </summary>
+    internal int MemoSlot { get; set; } = -1;
+
     internal bool MatchesTarget(McpOperation operation, string server, string target)
     {
         if (!Entry.Operations.Contains(operation))
@@ -107,6 +113,7 @@ public sealed class CompiledPolicy
     private readonly ClassEntry[] _classes;
     private readonly ConcurrentDictionary<string, ServerIndex>[] _index;
     private readonly (Limits.LimitRule Limit, CompiledRule Matcher)[] _limits;
+    private readonly int _memoSlots;
 
     internal CompiledPolicy(PolicyDocument document, IReadOnlyList<CompiledRule> rules, string version)
     {
@@ -116,6 +123,16 @@ public sealed class CompiledPolicy
         _agentGroups = document.Agents.ToDictionary(a => a.Key, a => a.Value.Groups, StringComparer.Ordinal);
         _classes = [.. document.Classes];
         _limits = [.. document.Limits.Select((l, i) => (l, new CompiledRule(l.Match, null, i)))];
+        foreach (var shared in _rules.Where(r => r.Cel is not null).GroupBy(r => r.Cel!.Compiled.Source, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            foreach (var rule in shared)
+            {
+                rule.MemoSlot = _memoSlots;
+            }
+
+            _memoSlots++;
+        }
+
         _index = new ConcurrentDictionary<string, ServerIndex>[5];
         for (var i = 0; i < _index.Length; i++)
         {
@@ -204,6 +221,11 @@ public sealed class CompiledPolicy
 
         // The candidates' conditions read the same few arguments: one cache per decision reads each once.
         var cache = entry.HasConditions ? ArgCache.Rent() : null;
+        cache?.EnsureMemo(_memoSlots);
+
+        // One evaluation frame for every candidate: the conditions' predicate forms answer true or false without
+        // the per-condition set-up; anything else (an error) is evaluated again in full for its message.
+        var frame = new Frame { ArgsDictionary = call.Arguments, Context = call, Cache = cache };
         try
         {
             foreach (var rule in entry.Candidates)
@@ -215,7 +237,28 @@ public sealed class CompiledPolicy
 
                 if (rule.Condition is { } condition)
                 {
-                    var verdict = rule.Cel is { } cel ? cel.Evaluate(call, cache) : condition.Evaluate(call, classes, policyGroups);
+                    var fast = Tri.Other;
+                    if (rule.Cel is { } c)
+                    {
+                        var slot = rule.MemoSlot;
+                        if (slot < 0)
+                        {
+                            fast = c.Compiled.Predicate(ref frame);
+                        }
+                        else if ((fast = cache!.Memo(slot)) < 0)
+                        {
+                            fast = c.Compiled.Predicate(ref frame);
+                            cache.Remember(slot, fast);
+                        }
+                    }
+
+                    if (fast == Tri.False)
+                    {
+                        continue;
+                    }
+
+                    var verdict = fast == Tri.True ? ConditionVerdict.True
+                        : rule.Cel is { } cel ? cel.Evaluate(call, cache) : condition.Evaluate(call, classes, policyGroups);
                     if (verdict.Error is { } error)
                     {
                         // Errors are not decisions: the call is denied and recorded as an error, naming the rule.

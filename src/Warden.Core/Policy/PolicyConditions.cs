@@ -34,6 +34,9 @@ public static class PolicyConditions
 
     internal sealed class CelRuleCondition(CompiledCondition condition) : IRuleCondition
     {
+        /// <summary>The compiled condition, whose predicate form decisions try first.</summary>
+        internal CompiledCondition Compiled => condition;
+
         public ConditionVerdict Evaluate(CallContext call, ToolClasses classes, IReadOnlyList<string> policyGroups)
         {
             Prepare(call, classes, policyGroups);

@@ -166,6 +166,24 @@ public sealed class ConditionSemanticsTests
         }
     }
 
+    [Theory]
+    [InlineData("args.x in lists.payees")]
+    [InlineData("args.x < 1.0")]
+    [InlineData("args.x == 'a'")]
+    [InlineData("args.x != 'a'")]
+    [InlineData("args.x.endsWith('a')")]
+    [InlineData("has(args.x) && args.x < 1")]
+    public void Undefined_json_argument_gives_the_general_forms_outcome(string source)
+    {
+        // A dictionary handed over by a caller may hold an undefined element; the fast forms read raw JSON and
+        // must neither throw nor answer differently from the general form.
+        var c = Compile(source);
+        var args = new Dictionary<string, JsonElement> { ["x"] = default };
+        var v = c.EvaluateValue(new ConditionInput(args, Context));
+        var expected = v.Kind == Kind.Bool ? (v.AsBool ? ConditionOutcome.True : ConditionOutcome.False) : ConditionOutcome.Error(v.ErrorMessage);
+        Assert.Equal(expected, c.Evaluate(new ConditionInput(args, Context)));
+    }
+
     [Fact]
     public void Dictionary_and_element_arguments_agree()
     {

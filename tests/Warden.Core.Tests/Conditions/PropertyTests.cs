@@ -129,6 +129,12 @@ public sealed class PropertyTests
 
         public override object Eval(Dictionary<string, object?> args)
         {
+            // An int-typed argument may hold a string: CEL's '+' concatenates two strings.
+            if (Op == "+" && A.Eval(args) is string sa && B.Eval(args) is string sb)
+            {
+                return sa + sb;
+            }
+
             if (A.Eval(args) is not long a || B.Eval(args) is not long b)
             {
                 return Err.Instance;
@@ -318,5 +324,115 @@ public sealed class PropertyTests
 
         // The generator must exercise all three outcomes, or the comparison proves little.
         Assert.All(seen, n => Assert.True(n > 100, string.Join(",", seen)));
+    }
+
+    // Policy-shaped leaves: each has a predicate form (see Conditions/Predicates.cs) except the last two, which the
+    // predicate form reads through the general one.
+    private static readonly string[] PolicyLeaves =
+    [
+        "args.a < 10.0", "args.a >= 3", "args.a > -1.5", "args.a <= 7", "args.r in lists.p", "args.r in lists.q",
+        "args.r == 'x@y'", "args.r != 'x@y'", "has(args.c)", "args.r.endsWith('@y')", "args.r.startsWith('x')",
+        "args.r.contains('@')", "size(args.l) > 1", "args.a == 3",
+    ];
+
+    private static readonly Gen<string> PolicyExpr = Gen.Recursive<string>((depth, self) => depth >= 4
+        ? Pick(PolicyLeaves)
+        : Gen.Frequency(
+            (3, Pick(PolicyLeaves)),
+            (1, self.Select(x => $"!({x})")),
+            (3, Gen.Select(Pick("&&", "||"), self, self, (op, x, y) => $"({x} {op} {y})"))));
+
+    private static readonly Gen<string> PolicyArgs = Gen.Select(
+        Pick("\"a\":5", "\"a\":5.5", "\"a\":12", "\"a\":-3", "\"a\":1e1", "\"a\":\"5\"", "\"a\":null", "\"a\":true", ""),
+        Pick("\"r\":\"x@y\"", "\"r\":\"z@y\"", "\"r\":\"x\\u0040y\"", "\"r\":7", "\"r\":[\"x@y\"]", "\"r\":\"\"", ""),
+        Pick("\"c\":1", ""),
+        Pick("\"l\":[1,2]", "\"l\":\"abc\"", "\"l\":3", ""),
+        (a, r, c, l) => "{" + string.Join(",", new[] { a, r, c, l }.Where(x => x.Length > 0)) + "}");
+
+    [Fact]
+    public void Predicate_form_agrees_with_the_general_form()
+    {
+        // Policy decisions take the tri-state predicate form first and fall back to the general form only for
+        // errors, so the two must agree on every outcome, with and without a decision's shared argument cache.
+        var compiler = new ConditionCompiler(new ConditionEnvironment
+        {
+            Lists = new Dictionary<string, IReadOnlyList<string>> { ["p"] = ["x@y", "z@y"], ["q"] = ["x@y"] },
+        });
+        var seen = new int[3];
+        Check.Sample(
+            Gen.Select(PolicyExpr, PolicyArgs),
+            (src, json) =>
+            {
+                var c = compiler.Compile(src).Condition ?? throw new InvalidOperationException("does not compile: " + src);
+                using var doc = JsonDocument.Parse(json);
+                var dict = doc.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
+                var general = new ConditionInput(dict, null);
+                var v = c.EvaluateValue(general);
+                var expected = v.Kind == Kind.Bool ? (v.AsBool ? ConditionOutcome.True : ConditionOutcome.False)
+                    : ConditionOutcome.Error(v.Kind == Kind.Error ? v.ErrorMessage : "condition produced " + v.TypeName + ", not bool");
+                Interlocked.Increment(ref seen[(int)expected.Kind]);
+                Assert.Equal(expected, c.Evaluate(new ConditionInput(doc.RootElement, null)));
+                Assert.Equal(expected, c.Evaluate(general));
+                var cache = ArgCache.Rent();
+                try
+                {
+                    // Twice through one cache, as rules sharing a test do in one decision.
+                    for (var i = 0; i < 2; i++)
+                    {
+                        var frame = new Frame { ArgsDictionary = dict, Cache = cache };
+                        var tri = c.Predicate(ref frame);
+                        if (tri == Tri.Other)
+                        {
+                            // Undecided only for an error, or for a condition without a predicate form.
+                            Assert.True(expected.IsError || !c.HasPredicate, $"{src} over {json}: predicate undecided, expected {expected}");
+                        }
+                        else
+                        {
+                            Assert.Equal(expected.IsTrue ? Tri.True : Tri.False, tri);
+                        }
+
+                        Assert.Equal(expected, c.Evaluate(new ConditionInput(dict, null) { Cache = cache }));
+                    }
+                }
+                finally
+                {
+                    ArgCache.Return(cache);
+                }
+            },
+            iter: 3000,
+            print: t => $"{t.Item1} over {t.Item2}");
+
+        Assert.All(seen, n => Assert.True(n > 100, string.Join(",", seen)));
+    }
+
+    [Fact]
+    public void Named_list_set_finds_exactly_its_members_and_flags_every_escape()
+    {
+        // Membership hashes a JSON string's raw bytes and detects escapes in the same pass, word by word with an
+        // overlapping last word: every length (0 to 40, across the 4- and 8-byte boundaries) and position counts.
+        var alphabet = "ab\\@.\u00e9"u8.ToArray();
+        var bytes = Gen.Int[0, alphabet.Length - 1].Select(i => alphabet[i]).Array[0, 40];
+        Check.Sample(
+            Gen.Select(bytes.Array[1, 6], bytes, Gen.Int[0, 9]),
+            (members, other, pick) =>
+            {
+                // Half the probes are members (the rest almost never are).
+                var probe = pick < members.Length ? members[pick] : other;
+                var set = new Utf8Set(members.Distinct(new ByteArrayComparer()));
+                var isMember = members.Any(m => m.AsSpan().SequenceEqual(probe));
+                var hasBackslash = Array.IndexOf(probe, (byte)'\\') >= 0;
+                Assert.Equal(isMember, set.Contains(probe));
+                Assert.Equal(isMember && !hasBackslash, set.ContainsUnescaped(probe, out var escaped));
+                Assert.Equal(hasBackslash, escaped);
+                Assert.Equal(Utf8Set.Hash(probe), Utf8Set.Hash(probe, out _));
+            },
+            iter: 5000);
+    }
+
+    private sealed class ByteArrayComparer : IEqualityComparer<byte[]>
+    {
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => (int)Utf8Set.Hash(obj);
     }
 }

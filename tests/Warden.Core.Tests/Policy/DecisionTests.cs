@@ -60,6 +60,36 @@ public class DecisionTests
     }
 
     [Fact]
+    public void Decide_RulesSharingACondition_EachStillAppliesByItsOwnMatchAndEffect()
+    {
+        // A decision answers a condition text once for all the rules that share it; each rule must still be
+        // filtered by its own agent, group and tool, and keep its own effect, in every combination of calls.
+        var policy = Compile("""
+            lists:
+              payees: [alice, bob]
+            rules:
+              - { id: fin-allow, match: { tool: pay, group: finance }, when: 'args.amount < 100.0 && args.to in lists.payees', effect: allow }
+              - { id: ops-ask, match: { tool: pay, group: ops }, when: 'args.amount < 100.0 && args.to in lists.payees', effect: ask }
+              - { id: bot-deny, match: { tool: pay, agent: bot }, when: 'args.amount < 100.0 && args.to in lists.payees', effect: deny }
+              - { id: other-tool, match: { tool: refund }, when: 'args.amount < 100.0 && args.to in lists.payees', effect: deny }
+              - { id: big, match: { tool: pay }, when: 'args.amount >= 100.0', effect: ask }
+            """);
+        const string Small = """{"amount": 5, "to": "alice"}""";
+        Assert.Equal("allow by fin-allow", Decide(policy, Call("bank", "pay", Small, agent: "a", groups: ["finance"])));
+        Assert.Equal("ask by ops-ask", Decide(policy, Call("bank", "pay", Small, agent: "a", groups: ["finance", "ops"])));
+        Assert.Equal("deny by bot-deny", Decide(policy, Call("bank", "pay", Small, agent: "bot", groups: ["finance"])));
+        Assert.Equal("deny by default", Decide(policy, Call("bank", "pay", Small, agent: "a", groups: ["sales"])));
+        Assert.Equal("deny by other-tool", Decide(policy, Call("bank", "refund", Small, agent: "a", groups: ["finance"])));
+        Assert.Equal("deny by default", Decide(policy, Call("bank", "pay", """{"amount": 5, "to": "eve"}""", agent: "a", groups: ["finance"])));
+        Assert.Equal("ask by big", Decide(policy, Call("bank", "pay", """{"amount": 500, "to": "alice"}""", agent: "a", groups: ["finance"])));
+
+        // An error in the shared condition is an error of the first rule that applies, whatever answers were remembered before.
+        Assert.Equal("error by fin-allow", Decide(policy, Call("bank", "pay", """{"to": "alice"}""", agent: "a", groups: ["finance"])));
+        Assert.Equal("error by ops-ask", Decide(policy, Call("bank", "pay", """{"to": "alice"}""", agent: "a", groups: ["ops"])));
+        Assert.Equal("allow by fin-allow", Decide(policy, Call("bank", "pay", Small, agent: "a", groups: ["finance"])));
+    }
+
+    [Fact]
     public void Decide_MoreArgumentsThanTheDecisionRemembers_StillReadsEachCorrectly()
     {
         // The per-decision argument cache remembers 16 fields; rules reading more fields read the rest directly.
