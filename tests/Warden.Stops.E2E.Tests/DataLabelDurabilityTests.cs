@@ -87,6 +87,18 @@ public sealed class DataLabelDurabilityTests(ITestOutputHelper output)
 
         using var again = Serve(site, port);
         await WaitUpAsync(site, url, again);
+
+        // An operator sees the label the agent carries, and until when (24 h by default), after the restart too.
+        using (var api = new Api(url, site.OperatorToken))
+        {
+            var (status, agents) = await api.SendAsync(HttpMethod.Get, "agents");
+            Assert.Equal(HttpStatusCode.OK, status);
+            var labels = agents!.AsArray().Single(a => (string?)a!["name"] == Site.Agent)!["status"]!["labels"]!.AsArray();
+            var confidential = Assert.Single(labels, l => (string?)l!["label"] == "confidential")!;
+            Assert.InRange(confidential["until"]!.GetValue<DateTimeOffset>(), DateTimeOffset.UtcNow.AddHours(23), DateTimeOffset.UtcNow.AddHours(25));
+            Assert.Empty(agents.AsArray().Single(a => (string?)a!["name"] == Site.OtherAgent)!["status"]!["labels"]!.AsArray());
+        }
+
         await using var fresh = await Agents.ConnectAsync(url, site.AgentToken);
         await AssertRefusedAsync(fresh, site);
 

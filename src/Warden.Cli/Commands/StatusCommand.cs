@@ -55,12 +55,15 @@ internal static class StatusCommand
             AnsiConsole.Write(upstreams);
             if (status.TryGetProperty("agents", out var agentList))
             {
-                var agents = new Table().Title("Agents").AddColumns("agent", "groups", "state", "sessions", "limits", "recent denials");
+                var agents = new Table().Title("Agents").AddColumns("agent", "groups", "state", "sessions", "limits", "data labels", "recent denials");
                 foreach (var a in agentList.EnumerateArray())
                 {
                     var state = a.GetProperty("state").GetString() ?? "";
                     var stateCell = state == "active" ? "[green]active[/]" : $"[red]{state}[/] by {Markup.Escape(Output.Str(a, "stoppedBy"))}: {Markup.Escape(Output.Str(a, "stopReason"))}";
                     var limits = a.TryGetProperty("limits", out var l) ? string.Join("\n", l.EnumerateArray().Select(x => $"{x.GetProperty("id").GetString()} {x.GetProperty("used").GetDouble():0.#}/{x.GetProperty("capacity").GetInt32()}")) : "";
+                    var labels = a.TryGetProperty("labels", out var lb) && lb.ValueKind == JsonValueKind.Array
+                        ? string.Join("\n", lb.EnumerateArray().Select(x => $"{x.GetProperty("label").GetString()} until {x.GetProperty("until").GetDateTimeOffset().ToString("u", System.Globalization.CultureInfo.InvariantCulture)}" + (Output.Str(x, "session") is { Length: > 0 } sn ? $" ({sn})" : "")))
+                        : "";
                     var denials = a.TryGetProperty("recentDenials", out var d) ? string.Join("\n", d.EnumerateArray().Take(3).Select(x => $"{x.GetProperty("tool").GetString()}: {x.GetProperty("rule").GetString()}")) : "";
                     agents.AddRow(
                         Markup.Escape(a.GetProperty("name").GetString() ?? ""),
@@ -68,6 +71,7 @@ internal static class StatusCommand
                         stateCell,
                         a.GetProperty("sessions").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture),
                         Markup.Escape(limits),
+                        Markup.Escape(labels),
                         Markup.Escape(denials));
                 }
 

@@ -174,6 +174,38 @@ public sealed class LabelTable
         }
     }
 
+    /// <summary>
+    /// The labels an agent carries at a time, for people (status): agent-wide ones with a null session, and those of
+    /// its sessions (per-session labels) with the session; each with the time it lapses, sorted by label.
+    /// </summary>
+    public IReadOnlyList<(string Label, string? Session, DateTimeOffset Until)> Describe(string agent, DateTimeOffset now)
+    {
+        var found = new List<(string Label, string? Session, DateTimeOffset Until)>();
+        foreach (var (key, h) in _holders)
+        {
+            string? session;
+            if (key == AgentKey(agent))
+            {
+                session = null;
+            }
+            else if (key.StartsWith("s:" + agent + "/", StringComparison.Ordinal))
+            {
+                session = key[2..];
+            }
+            else
+            {
+                continue;
+            }
+
+            lock (h)
+            {
+                found.AddRange(h.Labels.Where(l => l.Value > now).Select(l => (l.Key, session, l.Value)));
+            }
+        }
+
+        return [.. found.OrderBy(f => f.Label, StringComparer.Ordinal).ThenBy(f => f.Session, StringComparer.Ordinal)];
+    }
+
     /// <summary>Forgets an agent's labels and fingerprints (an operator clears them).</summary>
     public void Clear(string agent)
     {

@@ -127,7 +127,9 @@ public static partial class ApiEndpoints
             stop?.By,
             stop?.Reason,
             levels,
-            sp.GetRequiredService<Stops.DenialLog>().Recent(agent.Name));
+            sp.GetRequiredService<Stops.DenialLog>().Recent(agent.Name),
+            [.. sp.GetRequiredService<Core.DataGuard.LabelTable>().Describe(agent.Name, sp.GetRequiredService<TimeProvider>().GetUtcNow())
+                .Select(l => new DataLabelView(l.Label, l.Until, l.Session))]);
     }
 
     private static PrincipalView View(Principal p) => new(p.Kind.ToString().ToLowerInvariant(), p.Name, p.Groups, p.CreatedAt, p.RevokedAt);

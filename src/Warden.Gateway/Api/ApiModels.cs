@@ -7,7 +7,10 @@ namespace Warden.Gateway.Api;
 public sealed record StatusResponse(string Version, DateTimeOffset StartedAt, PolicyStatus Policy, IReadOnlyList<UpstreamStatus> Upstreams, IReadOnlyList<SessionStatus> Sessions, IReadOnlyList<AgentStatus>? Agents = null);
 
 /// <summary>One agent: its groups and live sessions.</summary>
-public sealed record AgentStatus(string Name, IReadOnlyList<string> Groups, string State, int Sessions, string? StoppedBy = null, string? StopReason = null, IReadOnlyList<LimitLevel>? Limits = null, IReadOnlyList<Stops.DenialView>? RecentDenials = null);
+public sealed record AgentStatus(string Name, IReadOnlyList<string> Groups, string State, int Sessions, string? StoppedBy = null, string? StopReason = null, IReadOnlyList<LimitLevel>? Limits = null, IReadOnlyList<Stops.DenialView>? RecentDenials = null, IReadOnlyList<DataLabelView>? Labels = null);
+
+/// <summary>A data label an agent carries after reading labelled data (docs/data-guard.md): until when, and the session for a per-session label.</summary>
+public sealed record DataLabelView(string Label, DateTimeOffset Until, string? Session);
 
 /// <summary>A limit's current level for an agent.</summary>
 public sealed record LimitLevel(string Id, string Kind, double Used, int Capacity, string Describe);
