@@ -17,37 +17,6 @@ using Warden.Gateway.Configuration;
 
 namespace Warden.Web.Tests;
 
-/// <summary>Paths in the repository.</summary>
-internal static class Repo
-{
-    private static readonly Lazy<string> RootDir = new(() =>
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Warden.slnx")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("no Warden.slnx above " + AppContext.BaseDirectory);
-    });
-
-    public static string Root => RootDir.Value;
-
-    public static string WorkplaceDll => Existing(Path.Combine(Root, "artifacts", "workplace-server", "workplace-server.dll"));
-
-    public static string Screenshots
-    {
-        get
-        {
-            var dir = Path.Combine(Root, "artifacts", "screenshots");
-            Directory.CreateDirectory(dir);
-            return dir;
-        }
-    }
-
-    private static string Existing(string path) => File.Exists(path) ? path : throw new FileNotFoundException("not built: " + path, path);
-}
-
 /// <summary>
 /// A Warden site on a temp folder with the workplace sample as its upstream, an operator, two approvers and
 /// agents, and a gateway running in this process on a free port.
@@ -165,54 +134,6 @@ internal sealed class Site : IAsyncDisposable
     }
 }
 
-/// <summary>The API with a bearer token (the CLI's way), for set-up and for checks behind the page's back.</summary>
-internal sealed class Api(string baseUrl, string token) : IDisposable
-{
-    private readonly HttpClient _http = new() { BaseAddress = new Uri(baseUrl + "/api/v1/"), Timeout = TimeSpan.FromSeconds(60) };
-
-    public async Task<(HttpStatusCode Status, JsonNode? Body)> SendAsync(HttpMethod method, string path, object? body = null)
-    {
-        using var request = new HttpRequestMessage(method, path);
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        if (body is not null)
-        {
-            request.Content = JsonContent.Create(body);
-        }
-
-        using var response = await _http.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        return (response.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
-    }
-
-    public void Dispose() => _http.Dispose();
-}
-
-/// <summary>An agent speaking MCP to the gateway through the C# SDK client.</summary>
-internal static class Agents
-{
-    public static async Task<McpClient> ConnectAsync(string baseUrl, string token)
-    {
-        var transport = new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = new Uri(baseUrl + GatewayHost.McpPath),
-            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + token },
-        });
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        return await McpClient.CreateAsync(transport, cancellationToken: timeout.Token);
-    }
-
-    public static async Task<CallToolResult> CallAsync(this McpClient client, string tool, object? args = null, CancellationToken ct = default)
-    {
-        var dict = args is null
-            ? new Dictionary<string, object?>()
-            : JsonSerializer.SerializeToElement(args).EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
-        return await client.CallToolAsync(tool, dict, cancellationToken: ct);
-    }
-
-    public static string Text(this CallToolResult result) =>
-        string.Join("\n", result.Content.OfType<TextContentBlock>().Select(t => t.Text));
-}
-
 /// <summary>
 /// Debian's Chromium under Playwright: never a downloaded browser. Each browser session gets a fresh user data
 /// directory, so no cookie leaks from one test to the next.
@@ -297,32 +218,5 @@ internal static class Dashboard
     public static async Task ScreenshotAsync(IPage page, string name)
     {
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Repo.Screenshots, name + ".png"), FullPage = true });
-    }
-}
-
-internal static class Wait
-{
-    /// <summary>Polls a condition (generous bounds: the machine is shared and loaded).</summary>
-    public static async Task<bool> UntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        while (sw.Elapsed < timeout)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return true;
-                }
-            }
-            catch (Exception) when (sw.Elapsed < timeout)
-            {
-                // Not up yet.
-            }
-
-            await Task.Delay(100);
-        }
-
-        return await condition();
     }
 }
