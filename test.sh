@@ -55,13 +55,24 @@ python3 - "$results" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
 passed = failed = skipped = 0
+failures = []
 for f in glob.glob(sys.argv[1] + "/**/*.trx", recursive=True):
     c = ET.parse(f).getroot().find("t:ResultSummary/t:Counters", ns)
     if c is None:
         continue
     passed += int(c.get("passed", 0)); failed += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0) or 0)
     skipped += int(c.get("notExecuted", 0))
+    # Failed tests last, so that the tail of a CI log names them and their first error line.
+    for r in ET.parse(f).getroot().iterfind(".//t:UnitTestResult", ns):
+        if r.get("outcome") in ("Failed", "Error", "Timeout"):
+            msg = r.find("t:Output/t:ErrorInfo/t:Message", ns)
+            first = (msg.text or "").strip().splitlines()[:3] if msg is not None else []
+            failures.append((r.get("testName"), r.get("duration"), first))
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
+for name, duration, first in failures:
+    print(f"FAILED {name} ({duration})")
+    for line in first:
+        print(f"    {line[:300]}")
 PY
 if [[ $dotnet_status -ne 0 || $conformance_status -ne 0 ]]; then
   echo "FAILED (dotnet test exit $dotnet_status, conformance $conformance_status)"
