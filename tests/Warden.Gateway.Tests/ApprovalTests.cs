@@ -270,6 +270,45 @@ public sealed class ApprovalTests(ApprovalTests.Fixture fx) : IClassFixture<Appr
     }
 
     [Fact]
+    public async Task Stream_ReportsEachChangeOnceInOrder_AndNeverPendingAgainAfterTheDecision()
+    {
+        // The dashboard's feed: every change of an approval, each revision once, in order. Without that, a copy of
+        // "pending" read a moment before the decision could follow it and show a decided call as waiting again.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "api/v1/approvals/stream");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", fx.Lead1);
+        using var response = await fx.Gateway.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.StartsWith(": approvals", await reader.ReadLineAsync());
+
+        var client = await fx.Gateway.ConnectAsync(fx.Agent);
+        var text = "payroll stream check " + Guid.NewGuid().ToString("N")[..6];
+        var call = client.CallAsync("workplace__post_message", new { topic = "payroll", text });
+        var pending = await PendingForAsync(text);
+        var id = pending["id"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.OK, (await fx.Gateway.DecideAsync(pending, fx.Lead1, "approve")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await fx.Gateway.DecideAsync(pending, fx.Lead2, "approve")).Status);
+        Assert.NotEqual(true, (await call).IsError);
+
+        var seen = new List<(int Revision, string State, int Signatures)>();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (seen.Count == 0 || seen[^1].State != "executed")
+        {
+            var line = await reader.ReadLineAsync(cts.Token);
+            Assert.NotNull(line);
+            if (line.StartsWith("data: ", StringComparison.Ordinal) && JsonNode.Parse(line[6..]) is { } a && a["id"]!.GetValue<string>() == id)
+            {
+                seen.Add((a["revision"]!.GetValue<int>(), a["state"]!.GetValue<string>(), a["approvals"]!.AsArray().Count));
+            }
+        }
+
+        Assert.Equal(seen.Select(s => s.Revision).Order(), seen.Select(s => s.Revision));
+        Assert.Equal(seen.Count, seen.Select(s => s.Revision).Distinct().Count());
+        Assert.Equal(["pending", "pending", "approved", "executed"], seen.Select(s => s.State));
+        Assert.Equal([0, 1, 2, 2], seen.Select(s => s.Signatures));
+    }
+
+    [Fact]
     public async Task DeferMode_AnswersAtOnce_AndOnlyTheIdenticalRetryAfterApprovalRuns_Once()
     {
         var client = await fx.Gateway.ConnectAsync(fx.Docs);

@@ -46,7 +46,8 @@ public sealed record ApprovalView(
     string? DecidedBy,
     DateTimeOffset? DecidedAt,
     string? DecisionReason,
-    RememberView? Remember);
+    RememberView? Remember,
+    int Revision);
 
 /// <summary>A page of approvals.</summary>
 public sealed record ApprovalList(IReadOnlyList<ApprovalView> Approvals);
@@ -161,6 +162,11 @@ public static class ApprovalEndpoints
         http.Response.Headers.CacheControl = "no-cache";
         var queue = Channel.CreateBounded<ApprovalRecord>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         void OnChanged(ApprovalRecord a) => queue.Writer.TryWrite(a);
+
+        // A change reaches this stream twice (from the process that made it, and from the store's change feed), and
+        // the feed's copy, read a moment earlier, can arrive after a newer one: a watcher must never see an approval
+        // go back to pending once it was decided, so each approval's revisions leave here only in increasing order.
+        var sent = new RevisionFilter();
         approvals.Changed += OnChanged;
         try
         {
@@ -173,6 +179,11 @@ public static class ApprovalEndpoints
                 try
                 {
                     var a = await queue.Reader.ReadAsync(keepAlive.Token).ConfigureAwait(false);
+                    if (!sent.IsNewer(a))
+                    {
+                        continue;
+                    }
+
                     await http.Response.WriteAsync($"event: approval\ndata: {JsonSerializer.Serialize(View(a), ApprovalJsonContext.Default.ApprovalView)}\n\n", ct).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -203,7 +214,8 @@ public static class ApprovalEndpoints
             [.. a.Approvals.Select(s => new ApprovalSignatureView(s.By, s.At))],
             [.. a.Findings.Select(f => new ApprovalFindingView(f.Kind, f.Location, f.Confidence))],
             a.CreatedAt, a.ExpiresAt, a.DecidedBy, a.DecidedAt, a.DecisionReason,
-            a.RememberId is { } rid && a.RememberUntil is { } until ? new RememberView(rid, until) : null);
+            a.RememberId is { } rid && a.RememberUntil is { } until ? new RememberView(rid, until) : null,
+            a.Revision);
     }
 
     private static GrantView View(RememberedGrant g)

@@ -475,17 +475,17 @@ internal sealed partial class ApprovalService : IAsyncDisposable
 
     private void Apply(ApprovalRecord record)
     {
-        if (record.State != ApprovalState.Pending && _waiters.TryGetValue(record.Id, out var waiter))
-        {
-            waiter.TrySetResult(record);
-        }
-
         if (record.RememberId is not null && _grants.All(g => g.Id != record.RememberId) && ApprovalRules.GrantOf(record) is { } grant)
         {
             _grants = [grant, .. _grants];
         }
 
+        // Watchers hear of the decision before the woken call can report its release, so they see both, in order.
         Changed?.Invoke(record);
+        if (record.State != ApprovalState.Pending && _waiters.TryGetValue(record.Id, out var waiter))
+        {
+            waiter.TrySetResult(record);
+        }
     }
 
     // Ends a pending (or unreleased approved) approval for a reason of Warden's; returns what it is now.

@@ -220,6 +220,8 @@ function stopStream() {
 function onApproval(a) {
   const id = a.id;
   if (pick(a, 'state') === 'pending') {
+    // Decided is final: a late copy of an earlier revision must not bring the row back.
+    if (S.decided.has(id)) return;
     const isNew = !S.pending.has(id);
     S.pending.set(id, a);
     if (S.list) S.list.upsert(a);
@@ -523,7 +525,14 @@ async function approvalDetail(main, id) {
   main.append(decideBox, result);
   renderState(a); tickLeft();
   every(1000, tickLeft);
-  S.detail = { id: a.id, update: (x) => { a = Object.assign(a, x); renderState(x); } };
+  S.detail = {
+    id: a.id,
+    update: (x) => {
+      // Changes may arrive out of order (a list read racing the stream): show only what is newer.
+      if ((x.revision ?? 0) < (a.revision ?? 0)) return;
+      a = Object.assign(a, x); renderState(x);
+    },
+  };
 
   // Context: the differences from the last approved call of the same tool, and the agent's recent calls.
   const diffBox = h('section', { 'aria-labelledby': 'h-diff' }, h('h2', { id: 'h-diff', text: 'Compared with the last approved call of this tool' }), h('p', { class: 'muted', text: 'Loading…' }));
