@@ -109,6 +109,7 @@ var decided = new List<double>();
 var released = new List<double>();
 var total = new List<double>();
 var issuedUtc = new List<DateTimeOffset>();
+var gcPause = new List<double>();
 for (var i = 0; i < reps + 20; i++)
 {
     var t0 = Stopwatch.GetTimestamp();
@@ -124,6 +125,7 @@ for (var i = 0; i < reps + 20; i++)
         (approval, seenAt) = await pendingSeen.Reader.ReadAsync();
     }
 
+    var gcBefore = GC.GetTotalPauseDuration();
     var issued = DateTimeOffset.UtcNow;
     using (var response = await http.PostAsJsonAsync($"approvals/{approval["id"]}/decision", new { decision = "approve", digest = (string?)approval["digest"] }))
     {
@@ -133,6 +135,7 @@ for (var i = 0; i < reps + 20; i++)
     var decidedAt = Stopwatch.GetTimestamp();
     var result = await call;
     var done = Stopwatch.GetTimestamp();
+    gcPause.Add((GC.GetTotalPauseDuration() - gcBefore).TotalMilliseconds);
     if (result.IsError == true)
     {
         throw new InvalidOperationException("the approved call failed: " + string.Join(" ", result.Content.OfType<ModelContextProtocol.Protocol.TextContentBlock>().Select(c => c.Text)));
@@ -175,6 +178,12 @@ Report("held call, agent round trip incl. the approver's turn", total);
 var cost = released.Zip(allowed, (r, a) => r - a).ToList();
 Report("(pending -> result) - allowed call (two noisy round trips subtracted; for comparison)", cost);
 Report("approval path's own cost: approval issued by the API -> call forwarded to the upstream", ownCost);
+
+// How much of the slowest 1% is the garbage collector pausing the process (the agent's client and the approver's
+// HTTP client live in it too).
+var slowest = ownCost.Zip(gcPause.Skip(20)).OrderByDescending(p => p.First).Take(Math.Max(1, ownCost.Count / 100)).ToList();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"own cost, slowest 1% ({slowest.Count} reps, {slowest.Average(p => p.First):0.000} ms mean): {slowest.Count(p => p.Second > 0)} overlapped a GC pause ({slowest.Sum(p => p.Second):0.000} ms in all); all reps: {gcPause.Skip(20).Count(p => p > 0)} of {ownCost.Count}"));
 Console.WriteLine($"load after: {Load()}");
 await app.StopAsync();
 return 0;

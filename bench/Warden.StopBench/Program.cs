@@ -158,6 +158,7 @@ foreach (var mode in new[] { "in-process", "http" })
 {
     var latencies = new List<double>(reps);
     var inEffect = new List<double>(reps);
+    var gcPauses = new List<(double Latency, double Pause)>(reps);
     long violations = 0, cancelled = 0, notRecorded = 0;
     var violatingReps = 0;
     for (var i = 0; i < reps; i++)
@@ -172,6 +173,7 @@ foreach (var mode in new[] { "in-process", "http" })
 
         string id;
         long atBarrier;
+        var gcBefore = GC.GetTotalPauseDuration();
         var t0 = Stopwatch.GetTimestamp();
         if (mode == "in-process")
         {
@@ -194,6 +196,8 @@ foreach (var mode in new[] { "in-process", "http" })
             cancelled += (int)body["cancelled"]!;
             notRecorded += (bool)body["recorded"]! ? 0 : 1;
         }
+
+        gcPauses.Add((latencies[^1], (GC.GetTotalPauseDuration() - gcBefore).TotalMilliseconds));
 
         // Let the agents hammer the closed gate for a moment; nothing may be forwarded.
         await Task.Delay(2);
@@ -221,6 +225,14 @@ foreach (var mode in new[] { "in-process", "http" })
         $"{mode,-10} stop->ack ms: p50 {P(latencies, 0.50):0.000}  p90 {P(latencies, 0.90):0.000}  p99 {P(latencies, 0.99):0.000}  max {latencies[^1]:0.000}  (n={latencies.Count}); forwarded after ack: {violations} in {violatingReps} reps; cancelled in flight: {cancelled}; unrecorded: {notRecorded}");
     Console.WriteLine(line);
     report.AppendLine(line);
+
+    // How much of the slowest 1% is this process's garbage collector pausing every thread (the agents' clients
+    // allocate in it too, when they run in process).
+    var slowest = gcPauses.OrderByDescending(g => g.Latency).Take(Math.Max(1, reps / 100)).ToList();
+    var gcLine = string.Create(CultureInfo.InvariantCulture,
+        $"{mode,-10} slowest 1% ({slowest.Count} reps, {slowest.Average(g => g.Latency):0.000} ms mean): {slowest.Count(g => g.Pause > 0)} overlapped a GC pause, {slowest.Sum(g => g.Pause):0.000} ms of GC pause in all; all reps: {gcPauses.Count(g => g.Pause > 0)} of {gcPauses.Count} overlapped one");
+    Console.WriteLine(gcLine);
+    report.AppendLine(gcLine);
 }
 
 await end.CancelAsync();

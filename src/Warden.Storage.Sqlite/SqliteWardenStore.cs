@@ -326,7 +326,7 @@ public sealed class SqliteWardenStore : IWardenStore
         {
             // A pooled connection opens without I/O once warm.
             using var connection = OpenAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
-            if (!ImmediateTransaction.TryBegin(connection.Handle!, _options.BusyTimeout))
+            if (!TryBeginNow(connection))
             {
                 return false;
             }
@@ -964,6 +964,25 @@ public sealed class SqliteWardenStore : IWardenStore
                 return await body(connection, cancellationToken).ConfigureAwait(false);
             }
 
+            // When the write lock is free, write on the caller's thread: a hop to the thread pool is where an
+            // approver's decision or a stop waits longest on a busy machine, behind the agents' calls. With fsync
+            // durability, or when another connection writes, the write may wait: it leaves the caller's thread.
+            if (!_options.FullSync && TryBeginNow(connection))
+            {
+                var db = connection.Handle!;
+                try
+                {
+                    var done = await body(connection, cancellationToken).ConfigureAwait(false);
+                    SqliteException.ThrowExceptionForRC(raw.sqlite3_exec(db, "COMMIT;"), db);
+                    return done;
+                }
+                catch
+                {
+                    raw.sqlite3_exec(db, "ROLLBACK;");
+                    throw;
+                }
+            }
+
             // Writes may wait up to BusyTimeout for another writer, and Microsoft.Data.Sqlite waits synchronously:
             // leave the caller's thread first so its task is returned at once.
             await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
@@ -980,6 +999,8 @@ public sealed class SqliteWardenStore : IWardenStore
             throw Fault(operation, ex);
         }
     }
+
+    private bool TryBeginNow(SqliteConnection connection) => ImmediateTransaction.TryBegin(connection.Handle!, _options.BusyTimeout);
 
     /// <summary>A pooled connection with the per-connection pragmas applied (internal for tests).</summary>
     internal async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken) =>

@@ -53,7 +53,10 @@ public sealed class InboxIncidentTests(ITestOutputHelper output)
     [Fact]
     public async Task A_stop_mid_run_lets_nothing_through_after_its_acknowledgement()
     {
-        await using var site = await Site.CreateAsync(Site.Policy(), slowMs: 20);
+        // Each deletion takes the mailbox 150 ms: still faster than a person could follow four workers, and long
+        // enough that the calls in flight at the stop are still running in the mailbox when Warden's cancellation
+        // reaches it on a loaded machine (with 20 ms they sometimes finished first, and none logged "cancelled").
+        await using var site = await Site.CreateAsync(Site.Policy(), slowMs: 150);
         var app = await site.StartGatewayAsync();
         var url = Site.Url(app);
         var clients = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Agents.ConnectAsync(url, site.AgentToken)));

@@ -185,6 +185,19 @@ public sealed class SqliteWardenStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_uncontended_write_completes_on_the_callers_thread()
+    {
+        // No hop to the thread pool when nobody else writes: on a busy gateway that hop is where a decision or a
+        // stop waits longest. (A contended write leaves the caller's thread: see the test above.)
+        var store = await OpenAsync();
+        await store.SetStateAsync("warm", "up");
+        var write = store.SetStateAsync("k", "v");
+        Assert.True(write.IsCompleted);
+        await write;
+        Assert.Equal("v", await store.GetStateAsync("k"));
+    }
+
+    [Fact]
     public async Task TryAddStopNow_writes_the_stop_and_its_change_but_never_waits_for_another_writer()
     {
         var store = await OpenAsync();
