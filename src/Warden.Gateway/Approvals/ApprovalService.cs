@@ -147,7 +147,10 @@ internal sealed partial class ApprovalService : IAsyncDisposable
         };
 
         // Registered before the record exists, so a decision made the instant it is visible finds the waiter.
-        var waiter = new TaskCompletionSource<ApprovalRecord>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations run on the thread that decides: an approved call goes on to the upstream from the approver's
+        // request instead of waiting for a thread-pool thread behind the agents' calls (on a busy machine that wait
+        // was the longest part of the approval path). Nothing completes it while holding a lock.
+        var waiter = new TaskCompletionSource<ApprovalRecord>();
         var holds = mode == ApprovalMode.Hold || call.Channel != "mcp";
         if (holds)
         {
@@ -381,8 +384,9 @@ internal sealed partial class ApprovalService : IAsyncDisposable
 
             if (await _store.UpdateApprovalAsync(updated, current.Revision, cancellationToken).ConfigureAwait(false))
             {
-                Apply(updated);
+                // Recorded before the woken call runs on, so the audit reads granted, then executed.
                 _events.Decided(updated, decider.Name, verdict);
+                Apply(updated);
                 return change with { Updated = updated };
             }
 
@@ -519,8 +523,8 @@ internal sealed partial class ApprovalService : IAsyncDisposable
 
             if (await _store.UpdateApprovalAsync(next, current.Revision, cancellationToken).ConfigureAwait(false))
             {
-                Apply(next);
                 _events.Ended(next);
+                Apply(next);
                 return next;
             }
         }
