@@ -158,10 +158,10 @@ for (var i = 0; i < reps + 20; i++)
 await Task.Delay(500); // the writer's deferred records
 await using var auditFile = new Warden.Storage.Sqlite.SqliteAuditStore(Warden.Storage.Sqlite.SqliteAuditStoreOptions.ForDataFolder(Path.Combine(site, "data"), readOnly: true));
 await auditFile.InitializeAsync();
-var forwardedAt = auditFile.Read()
-    .Where(e => e.Kind == Warden.Core.Audit.AuditKinds.CallForwarded && e.Rule == "held")
-    .Select(e => e.Time)
-    .ToList();
+var held = auditFile.Read().Where(e => e.Rule == "held").ToList();
+var forwardedAt = held.Where(e => e.Kind == Warden.Core.Audit.AuditKinds.CallForwarded).Select(e => e.Time).ToList();
+var grantedAt = held.Where(e => e.Kind == "approval.granted").Select(e => e.Time).ToList();
+var executedAt = held.Where(e => e.Kind == "approval.executed").Select(e => e.Time).ToList();
 if (forwardedAt.Count != issuedUtc.Count)
 {
     throw new InvalidOperationException($"expected {issuedUtc.Count} forwarded held calls in the audit, found {forwardedAt.Count}");
@@ -182,6 +182,24 @@ Report("approval path's own cost: approval issued by the API -> call forwarded t
 // How much of the slowest 1% is the garbage collector pausing the process (the agent's client and the approver's
 // HTTP client live in it too).
 var slowest = ownCost.Zip(gcPause.Skip(20)).OrderByDescending(p => p.First).Take(Math.Max(1, ownCost.Count / 100)).ToList();
+
+// Where the time goes, from the audit's own timestamps: the decision (API, read, compare-and-set), waking the held
+// call and releasing it (a second compare-and-set), and the pipeline up to the committed intent.
+if (grantedAt.Count == issuedUtc.Count && executedAt.Count == issuedUtc.Count)
+{
+    var parts = Enumerable.Range(20, ownCost.Count).Select(k => (
+        Total: (forwardedAt[k] - issuedUtc[k]).TotalMilliseconds,
+        Decide: (grantedAt[k] - issuedUtc[k]).TotalMilliseconds,
+        Release: (executedAt[k] - grantedAt[k]).TotalMilliseconds,
+        Forward: (forwardedAt[k] - executedAt[k]).TotalMilliseconds)).ToList();
+    void Parts(string what, List<(double Total, double Decide, double Release, double Forward)> ps) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"own cost, {what}: issued -> granted {ps.Average(p => p.Decide):0.000} ms, granted -> executed {ps.Average(p => p.Release):0.000}, executed -> forwarded {ps.Average(p => p.Forward):0.000}"));
+    var byTotal = parts.OrderBy(p => p.Total).ToList();
+    Parts("middle 10% (mean)", byTotal.Skip(byTotal.Count * 45 / 100).Take(Math.Max(1, byTotal.Count / 10)).ToList());
+    Parts("slowest 1% (mean)", byTotal.TakeLast(Math.Max(1, byTotal.Count / 100)).ToList());
+}
+
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"own cost, slowest 1% ({slowest.Count} reps, {slowest.Average(p => p.First):0.000} ms mean): {slowest.Count(p => p.Second > 0)} overlapped a GC pause ({slowest.Sum(p => p.Second):0.000} ms in all); all reps: {gcPause.Skip(20).Count(p => p > 0)} of {ownCost.Count}"));
 Console.WriteLine($"load after: {Load()}");

@@ -32,7 +32,7 @@ internal sealed partial class ApprovalService : IAsyncDisposable
     private readonly ApprovalOptions _options;
     private readonly ApprovalEvents _events;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<ApprovalRecord>> _waiters = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Waiter> _waiters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _ownerSeen = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private volatile IReadOnlyList<RememberedGrant> _grants = [];
@@ -147,10 +147,7 @@ internal sealed partial class ApprovalService : IAsyncDisposable
         };
 
         // Registered before the record exists, so a decision made the instant it is visible finds the waiter.
-        // Continuations run on the thread that decides: an approved call goes on to the upstream from the approver's
-        // request instead of waiting for a thread-pool thread behind the agents' calls (on a busy machine that wait
-        // was the longest part of the approval path). Nothing completes it while holding a lock.
-        var waiter = new TaskCompletionSource<ApprovalRecord>();
+        var waiter = new Waiter(record);
         var holds = mode == ApprovalMode.Hold || call.Channel != "mcp";
         if (holds)
         {
@@ -233,7 +230,7 @@ internal sealed partial class ApprovalService : IAsyncDisposable
         return null;
     }
 
-    private async Task<ApprovalOutcome> HoldAsync(ApprovalRecord record, TaskCompletionSource<ApprovalRecord> waiter, IWaitingCaller? caller, bool clientMay, CancellationToken cancellationToken)
+    private async Task<ApprovalOutcome> HoldAsync(ApprovalRecord record, Waiter waiter, IWaitingCaller? caller, bool clientMay, CancellationToken cancellationToken)
     {
         using var confirm = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (clientMay && caller is { CanConfirm: true })
@@ -272,7 +269,7 @@ internal sealed partial class ApprovalService : IAsyncDisposable
             try
             {
                 var wait = left < _options.ProgressInterval ? left : _options.ProgressInterval;
-                decided = await waiter.Task.WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false);
+                decided = await waiter.Decided.Task.WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -350,7 +347,11 @@ internal sealed partial class ApprovalService : IAsyncDisposable
     {
         for (var attempt = 0; attempt < 16; attempt++)
         {
-            var current = await _store.GetApprovalAsync(id, cancellationToken).ConfigureAwait(false);
+            // A call this process holds: its latest record is known here, and if it is stale the compare-and-set
+            // below fails and the next attempt reads the store.
+            var current = attempt == 0 && _waiters.TryGetValue(id, out var held)
+                ? held.Latest
+                : await _store.GetApprovalAsync(id, cancellationToken).ConfigureAwait(false);
             if (current is null)
             {
                 return new ApprovalChange(null, $"no approval '{id}'", 404);
@@ -486,9 +487,13 @@ internal sealed partial class ApprovalService : IAsyncDisposable
 
         // Watchers hear of the decision before the woken call can report its release, so they see both, in order.
         Changed?.Invoke(record);
-        if (record.State != ApprovalState.Pending && _waiters.TryGetValue(record.Id, out var waiter))
+        if (_waiters.TryGetValue(record.Id, out var waiter))
         {
-            waiter.TrySetResult(record);
+            waiter.Saw(record);
+            if (record.State != ApprovalState.Pending)
+            {
+                waiter.Decided.TrySetResult(record);
+            }
         }
     }
 
@@ -624,6 +629,35 @@ internal sealed partial class ApprovalService : IAsyncDisposable
 
     private async Task RefreshGrantsAsync(CancellationToken cancellationToken) =>
         _grants = await _store.ListGrantsAsync(_time.GetUtcNow(), false, cancellationToken).ConfigureAwait(false);
+
+    // A caller of this process waiting on an approval: completed with the record once it is decided or ended.
+    private sealed class Waiter(ApprovalRecord record)
+    {
+        private ApprovalRecord _latest = record;
+
+        // Continuations run on the thread that decides: an approved call goes on to the upstream from the
+        // approver's request instead of waiting for a thread-pool thread behind the agents' calls (on a busy
+        // machine that wait was the longest part of the approval path). Nothing completes it under a lock.
+        public TaskCompletionSource<ApprovalRecord> Decided { get; } = new();
+
+        /// <summary>The newest revision this process has seen.</summary>
+        public ApprovalRecord Latest => Volatile.Read(ref _latest);
+
+        public void Saw(ApprovalRecord record)
+        {
+            var seen = Volatile.Read(ref _latest);
+            while (record.Revision > seen.Revision)
+            {
+                var was = Interlocked.CompareExchange(ref _latest, record, seen);
+                if (ReferenceEquals(was, seen))
+                {
+                    return;
+                }
+
+                seen = was;
+            }
+        }
+    }
 
     // ---- Words ----------------------------------------------------------------------------------------------
 
