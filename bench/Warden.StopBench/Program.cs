@@ -159,6 +159,7 @@ foreach (var mode in new[] { "in-process", "http" })
     var latencies = new List<double>(reps);
     var inEffect = new List<double>(reps);
     var gcPauses = new List<(double Latency, double Pause)>(reps);
+    var recordParts = new List<(double Latency, double Record, bool AtOnce)>(reps);
     long violations = 0, cancelled = 0, notRecorded = 0;
     var violatingReps = 0;
     for (var i = 0; i < reps; i++)
@@ -182,6 +183,7 @@ foreach (var mode in new[] { "in-process", "http" })
             id = ack.Stop.Id;
             atBarrier = ack.ForwardedAtBarrier;
             inEffect.Add(ack.InEffectAfter.TotalMilliseconds);
+            recordParts.Add((latencies[^1], latencies[^1] - ack.InEffectAfter.TotalMilliseconds, ack.RecordedAtOnce));
             cancelled += ack.Cancelled;
             notRecorded += ack.Recorded ? 0 : 1;
         }
@@ -216,7 +218,7 @@ foreach (var mode in new[] { "in-process", "http" })
     if (inEffect.Count > 0)
     {
         var effectLine = string.Create(CultureInfo.InvariantCulture,
-            $"{mode,-10} stop->in effect (gate closed, barrier drained, in flight cancelled; before the store write) ms: p50 {P(inEffect, 0.50):0.000}  p90 {P(inEffect, 0.90):0.000}  p99 {P(inEffect, 0.99):0.000}  max {inEffect[^1]:0.000}");
+            $"{mode,-10} stop->in effect (gate closed, barrier drained; before the store write and the cancellations) ms: p50 {P(inEffect, 0.50):0.000}  p90 {P(inEffect, 0.90):0.000}  p99 {P(inEffect, 0.99):0.000}  max {inEffect[^1]:0.000}");
         Console.WriteLine(effectLine);
         report.AppendLine(effectLine);
     }
@@ -233,6 +235,15 @@ foreach (var mode in new[] { "in-process", "http" })
         $"{mode,-10} slowest 1% ({slowest.Count} reps, {slowest.Average(g => g.Latency):0.000} ms mean): {slowest.Count(g => g.Pause > 0)} overlapped a GC pause, {slowest.Sum(g => g.Pause):0.000} ms of GC pause in all; all reps: {gcPauses.Count(g => g.Pause > 0)} of {gcPauses.Count} overlapped one");
     Console.WriteLine(gcLine);
     report.AppendLine(gcLine);
+    if (recordParts.Count > 0)
+    {
+        // In effect -> recorded: the store write after the barrier, on the stopping thread when the lock is free.
+        var slow = recordParts.OrderByDescending(r => r.Latency).Take(Math.Max(1, reps / 100)).ToList();
+        var recordLine = string.Create(CultureInfo.InvariantCulture,
+            $"{mode,-10} in effect -> recorded: p50 {P([.. recordParts.Select(r => r.Record).Order()], 0.50):0.000} ms; slowest 1%: {slow.Average(r => r.Record):0.000} ms of {slow.Average(r => r.Latency):0.000} mean, {slow.Count(r => !r.AtOnce)} waited for another writer; all reps: {recordParts.Count(r => !r.AtOnce)} of {recordParts.Count} waited");
+        Console.WriteLine(recordLine);
+        report.AppendLine(recordLine);
+    }
 }
 
 await end.CancelAsync();

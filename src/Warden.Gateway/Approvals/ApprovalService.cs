@@ -421,16 +421,22 @@ internal sealed partial class ApprovalService : IAsyncDisposable
     }
 
     /// <summary>Voids what waits in a stop's scope (called when a stop is issued).</summary>
-    public void Void(StopRecord stop)
-    {
-        foreach (var id in _waiters.Keys)
-        {
-            // Waiters of this process learn at once; the store is brought in line in the background.
-            _ = VoidOneAsync(id, stop);
-        }
+    public void Void(StopRecord stop) =>
+        // Off the stop's thread: the store's reads and writes complete synchronously, and the stop's acknowledgement
+        // must not wait for them (a decision on a voided approval is refused from the stop table meanwhile).
+        ThreadPool.UnsafeQueueUserWorkItem(
+            static state =>
+            {
+                foreach (var id in state.Service._waiters.Keys)
+                {
+                    // Waiters of this process first; then the store is brought in line.
+                    _ = state.Service.VoidOneAsync(id, state.Stop);
+                }
 
-        _ = VoidStoredAsync(stop);
-    }
+                _ = state.Service.VoidStoredAsync(state.Stop);
+            },
+            (Service: this, Stop: stop),
+            preferLocal: false);
 
     private async Task VoidOneAsync(string id, StopRecord stop)
     {

@@ -72,18 +72,34 @@ internal sealed class CallTracker
     /// <summary>Cancels every call in flight that a stop covers; returns how many.</summary>
     public int Cancel(StopRecord stop)
     {
-        var n = 0;
+        var covered = Covered(stop);
+        Cancel(covered, stop);
+        return covered.Count;
+    }
+
+    /// <summary>The calls in flight that a stop covers (to cancel them a moment later with <see cref="Cancel(List{Entry}, StopRecord)"/>).</summary>
+    public List<Entry> Covered(StopRecord stop)
+    {
+        var covered = new List<Entry>();
         foreach (var entry in _calls.Values)
         {
             if (stop.Covers(entry.Call))
             {
-                // The call had left already: Warden abandons it and asks the upstream to cancel, but the upstream
-                // may have finished it first (MCP sends no answer to a cancelled request), so say so.
-                entry.Cancel(stop.Message + " (this call was in flight: Warden cancelled it, but the upstream may have completed it)");
-                n++;
+                covered.Add(entry);
             }
         }
 
-        return n;
+        return covered;
+    }
+
+    /// <summary>Cancels <paramref name="covered"/>.</summary>
+    public static void Cancel(List<Entry> covered, StopRecord stop)
+    {
+        foreach (var entry in covered)
+        {
+            // The call had left already: Warden abandons it and asks the upstream to cancel, but the upstream
+            // may have finished it first (MCP sends no answer to a cancelled request), so say so.
+            entry.Cancel(stop.Message + " (this call was in flight: Warden cancelled it, but the upstream may have completed it)");
+        }
     }
 }

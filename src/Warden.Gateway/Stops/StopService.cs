@@ -15,8 +15,11 @@ public sealed record StopAcknowledgement(StopRecord Stop, bool Recorded, int Can
     /// not move until a resume (the bench checks this on every repetition).</summary>
     public long ForwardedAtBarrier { get; init; }
 
-    /// <summary>From the start of the stop to the barrier's end (gate closed, calls in flight cancelled), before the store write.</summary>
+    /// <summary>From the start of the stop to the barrier's end (gate closed, nothing more can be forwarded), before the store write and the cancellations.</summary>
     public TimeSpan InEffectAfter { get; init; }
+
+    /// <summary>True when the record was written on the stopping thread at once; false when it waited for another writer.</summary>
+    public bool RecordedAtOnce { get; init; }
 }
 
 /// <summary>
@@ -110,13 +113,19 @@ public sealed partial class StopService
         // A pause (a breaker) refuses new calls only: the calls in flight were admitted within the limit, so they
         // finish ("exactly N deletions reach the mailbox"). An operator's stop cancels them.
         await _gate.DrainAsync(CancellationToken.None).ConfigureAwait(false);
-        var cancelled = pause ? 0 : _tracker.Cancel(stop);
-        Issued?.Invoke(stop);
+        var covered = pause ? [] : _tracker.Covered(stop);
         var forwardedAtBarrier = _tracker.Registered;
         var inEffectAfter = _time.GetElapsedTime(started);
 
-        // (3) Durable. A stop is in effect before this, and stays in effect if the store is down.
-        var recorded = await TryRecordAsync(stop, cancellationToken).ConfigureAwait(false);
+        // (3) Durable. A stop is in effect before this, and stays in effect if the store is down. When the write
+        // can happen at once, it comes before the cancellations: each cancelled call's clean-up (the upstream's
+        // notifications/cancelled, the agent's error, the outcome record) runs on another thread, and on a busy
+        // machine those threads would take the cores while the record commits. Otherwise they are cancelled now.
+        var atOnce = TryRecordNow(stop);
+        CallTracker.Cancel(covered, stop);
+        Issued?.Invoke(stop);
+        var recorded = atOnce || await TryRecordAsync(stop, cancellationToken).ConfigureAwait(false);
+        var cancelled = covered.Count;
         LogStopped(_logger, stop.ScopeText, by, reason, cancelled, recorded);
         return new StopAcknowledgement(stop, recorded, cancelled, recorded
             ? $"{stop.ScopeText} stopped; {cancelled} call(s) in flight cancelled"
@@ -124,6 +133,7 @@ public sealed partial class StopService
         {
             ForwardedAtBarrier = forwardedAtBarrier,
             InEffectAfter = inEffectAfter,
+            RecordedAtOnce = atOnce,
         };
     }
 
@@ -196,18 +206,25 @@ public sealed partial class StopService
         }
     }
 
+    // On this thread when the store can take the write at once: under load every thread switch (the store's
+    // hand-off to the thread pool, the continuation after the write) waits behind the agents being stopped.
+    private bool TryRecordNow(StopRecord stop)
+    {
+        try
+        {
+            return _store.TryAddStopNow(stop);
+        }
+        catch (StoreUnavailableException)
+        {
+            return false; // the bounded write below tries again, and reports
+        }
+    }
+
+    // Otherwise (another writer holds the lock, fsync durability, the store down) the bounded asynchronous write.
     private async Task<bool> TryRecordAsync(StopRecord stop, CancellationToken cancellationToken)
     {
         try
         {
-            // On this thread when the store can take the write at once: under load every thread switch (the store's
-            // hand-off to the thread pool, the continuation after the write) waits behind the agents being stopped.
-            // Otherwise (another writer holds the lock, fsync durability) the bounded asynchronous write.
-            if (_store.TryAddStopNow(stop))
-            {
-                return true;
-            }
-
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             bound.CancelAfter(StoreBound);
 
