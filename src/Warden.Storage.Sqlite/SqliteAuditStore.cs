@@ -308,7 +308,7 @@ public sealed class SqliteAuditStore : IAuditStore
             Text(insert, 18, e.Detail);
             raw.sqlite3_bind_blob(insert, 19, prev);
             raw.sqlite3_bind_blob(insert, 20, hash);
-            Step(insert, db);
+            NativeStatements.Step(insert, db);
             written[i] = e with { Seq = seq, PrevHash = prev, Hash = hash, Time = e.Time.ToUniversalTime() };
             prev = hash;
         }
@@ -317,7 +317,7 @@ public sealed class SqliteAuditStore : IAuditStore
         raw.sqlite3_bind_int64(head, 1, seq);
         raw.sqlite3_bind_blob(head, 2, prev);
         raw.sqlite3_bind_text(head, 3, time[..AuditCanonical.FormatTime(DateTimeOffset.UtcNow, time)]);
-        Step(head, db);
+        NativeStatements.Step(head, db);
         return written;
     }
 
@@ -331,22 +331,6 @@ public sealed class SqliteAuditStore : IAuditStore
         else
         {
             raw.sqlite3_bind_text16(stmt, index, value.AsSpan());
-        }
-    }
-
-    private static void Step(sqlite3_stmt stmt, sqlite3 db)
-    {
-        try
-        {
-            var rc = raw.sqlite3_step(stmt);
-            if (rc != raw.SQLITE_DONE)
-            {
-                SqliteException.ThrowExceptionForRC(rc, db);
-            }
-        }
-        finally
-        {
-            raw.sqlite3_reset(stmt);
         }
     }
 
@@ -829,17 +813,11 @@ public sealed class SqliteAuditStore : IAuditStore
             Exec(connection, WalCheckpointer.WriterPragmas);
         }
         var db = connection.Handle!;
-        _insert = Prepare(db, $"INSERT INTO audit ({Columns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20);");
-        _readHead = Prepare(db, "SELECT seq, hash FROM audit_head WHERE id = 1;");
-        _writeHead = Prepare(db, "INSERT INTO audit_head (id, seq, hash, time) VALUES (1, ?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time;");
+        _insert = NativeStatements.Prepare(db, $"INSERT INTO audit ({Columns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20);");
+        _readHead = NativeStatements.Prepare(db, "SELECT seq, hash FROM audit_head WHERE id = 1;");
+        _writeHead = NativeStatements.Prepare(db, "INSERT INTO audit_head (id, seq, hash, time) VALUES (1, ?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time;");
         _writer = connection;
         return connection;
-    }
-
-    private static sqlite3_stmt Prepare(sqlite3 db, string sql)
-    {
-        SqliteException.ThrowExceptionForRC(raw.sqlite3_prepare_v2(db, sql, out var stmt), db);
-        return stmt;
     }
 
     private void CloseWriter()

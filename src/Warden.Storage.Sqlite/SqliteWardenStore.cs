@@ -366,10 +366,8 @@ public sealed class SqliteWardenStore : IWardenStore
         try
         {
             var db = connection.Handle!;
-            SqliteException.ThrowExceptionForRC(raw.sqlite3_prepare_v2(db, "INSERT INTO stops (id, scope, target, issued_by, reason, is_pause, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING;", out var insert), db);
-            _insertStop = insert;
-            SqliteException.ThrowExceptionForRC(raw.sqlite3_prepare_v2(db, "INSERT INTO changes (topic, key, payload, at) VALUES (?1, ?2, ?3, ?4);", out var change), db);
-            _insertStopChange = change;
+            _insertStop = NativeStatements.Prepare(db, "INSERT INTO stops (id, scope, target, issued_by, reason, is_pause, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING;");
+            _insertStopChange = NativeStatements.Prepare(db, "INSERT INTO changes (topic, key, payload, at) VALUES (?1, ?2, ?3, ?4);");
         }
         catch
         {
@@ -395,7 +393,7 @@ public sealed class SqliteWardenStore : IWardenStore
         raw.sqlite3_bind_text16(insert, 5, stop.Reason.AsSpan());
         raw.sqlite3_bind_int(insert, 6, stop.IsPause ? 1 : 0);
         raw.sqlite3_bind_text16(insert, 7, SqliteFormat.FormatTimestamp(stop.At).AsSpan());
-        StepOnce(insert, db);
+        NativeStatements.Step(insert, db);
         var inserted = raw.sqlite3_changes(db);
         if (inserted == 1)
         {
@@ -404,27 +402,10 @@ public sealed class SqliteWardenStore : IWardenStore
             raw.sqlite3_bind_text16(change, 2, stop.Id.AsSpan());
             raw.sqlite3_bind_text16(change, 3, StopPayload(stop.IsPause ? "paused" : "stopped", scope, stop.Target, stop.By, stop.Reason).AsSpan());
             raw.sqlite3_bind_text16(change, 4, SqliteFormat.FormatTimestamp(_options.Time.GetUtcNow()).AsSpan());
-            StepOnce(change, db);
+            NativeStatements.Step(change, db);
         }
 
         return inserted;
-    }
-
-    private static void StepOnce(sqlite3_stmt statement, sqlite3 db)
-    {
-        try
-        {
-            var rc = raw.sqlite3_step(statement);
-            if (rc != raw.SQLITE_DONE)
-            {
-                SqliteException.ThrowExceptionForRC(rc, db);
-            }
-        }
-        finally
-        {
-            raw.sqlite3_reset(statement);
-            raw.sqlite3_clear_bindings(statement);
-        }
     }
 
     // Statements before their connection: a connection closes only when nothing is prepared on it.
