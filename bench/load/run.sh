@@ -11,6 +11,8 @@
 # start-up median), TOKEN_ROW (1: extra row with the bearer token), SKIP_BUILD=1, PEERS (path to
 # bench-peers), WORK (reuse a prepared temp dir), WARDEN_PORT/SE_PORT/PROXY_PORT (default: free ports),
 # PROFILE=1 (perf record the warden process during one extra bench pass; needs perf),
+# FLOOR=1 (default: also measure bench/Warden.SdkFloor, the official SDK forwarding calls and doing nothing else,
+# interleaved with the token row: the least any gateway built on the SDK costs, to read Warden's figures against),
 # LABEL_SUFFIX (appended to the Warden row labels, e.g. "+audit" when later stages are switched on),
 # WARDEN_EXTRA_YAML (file whose contents are appended to the temp warden.yaml, for those stages),
 # WARDEN_EXTRA_POLICY (a policy file copied into the temp policy folder, e.g. bench/load/data-guard.yaml).
@@ -20,7 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 PEERS=${PEERS:-$REPO/../shared/bench-peers}
 export REPS=${REPS:-3} N=${N:-2000} WARMUP=${WARMUP:-300} CONC=${CONC:-16} CONC_N=${CONC_N:-4000}
-STARTS=${STARTS:-3}; TOKEN_ROW=${TOKEN_ROW:-1}; PROFILE=${PROFILE:-0}; LABEL_SUFFIX=${LABEL_SUFFIX:-}
+STARTS=${STARTS:-3}; TOKEN_ROW=${TOKEN_ROW:-1}; FLOOR=${FLOOR:-1}; PROFILE=${PROFILE:-0}; LABEL_SUFFIX=${LABEL_SUFFIX:-}
 STAMP=$(date +%Y%m%d_%H%M%S)
 RES=${RES:-$HERE/results/$(date +%Y-%m-%d)/$STAMP}; mkdir -p "$RES"
 exec > >(tee "$RES/run.log") 2>&1
@@ -32,9 +34,10 @@ rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { [ -r "/proc/$1/stat" ] && awk '{sub(/.*\) /,""); print $12+$13}' "/proc/$1/stat" || echo 0; }
 
-WPID=""; LOADPID=""; DOGPID=""
+WPID=""; LOADPID=""; DOGPID=""; FPID=""
 cleanup() {
   [ -n "$WPID" ] && kill "$WPID" 2>/dev/null || true
+  [ -n "$FPID" ] && kill "$FPID" 2>/dev/null || true
   [ -n "$LOADPID" ] && kill "$LOADPID" 2>/dev/null || true
   [ -n "$DOGPID" ] && kill "$DOGPID" 2>/dev/null || true
 }
@@ -55,6 +58,7 @@ SE_JS=$WORK/peers/node_modules/@modelcontextprotocol/server-everything/dist/inde
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "dotnet build src/Warden.Cli -c Release"
   (cd "$REPO" && dotnet build src/Warden.Cli -c Release -nologo -v q)
+  [ "$FLOOR" = 1 ] && (cd "$REPO" && dotnet build bench/Warden.SdkFloor -c Release -nologo -v q)
 fi
 DLL=$REPO/src/Warden.Cli/bin/Release/net10.0/warden.dll
 WARDEN=(dotnet "$DLL")
@@ -133,17 +137,31 @@ CW1=$(cpu_ticks "$WPID"); CC1=$(cpu_ticks "$WCHILD")
 RSS_LOAD_W=$(rss_kb "$WPID"); RSS_LOAD_C=$(rss_kb "$WCHILD"); HWM_W=$(hwm_kb "$WPID"); HWM_C=$(hwm_kb "$WCHILD")
 log "RSS after load: warden ${RSS_LOAD_W} kB (peak ${HWM_W}), node child ${RSS_LOAD_C} kB (peak ${HWM_C})"
 
-# Extra row: the same calls with the agent's bearer token (not interleaved with the others: run after them).
-if [ "$TOKEN_ROW" = 1 ]; then
-  for r in $(seq 1 "$REPS"); do
-    log "token row rep $r/$REPS"
-    (cd "$WORK/peers" && timeout 600 node lib/bench_mcp.mjs --n "$N" --warmup "$WARMUP" --concurrency "$CONC" --conc-n "$CONC_N" \
-      --label "gateway-token" --json "$OUT" --pids "$WPID" --header "Authorization: Bearer $AGENT_TOKEN" "$URL/mcp")
-  done
-  RSS_TOKEN_W=$(rss_kb "$WPID")
-else
-  RSS_TOKEN_W=""
+# Extra rows, run after the others and interleaved with each other: the same calls with the agent's bearer token,
+# and the SDK floor (its own process and node child; the floor's PID alone is measured, as Warden's is).
+if [ "$FLOOR" = 1 ]; then
+  FLOOR_PORT=$(free_port)
+  dotnet "$REPO/bench/Warden.SdkFloor/bin/Release/net10.0/Warden.SdkFloor.dll" "$FLOOR_PORT" node "$SE_JS" stdio > "$WORK/floor.log" 2>&1 & FPID=$!
+  for i in $(seq 1 300); do (echo > /dev/tcp/127.0.0.1/$FLOOR_PORT) 2>/dev/null && break; sleep 0.05; done
+  log "sdk floor: pid $FPID on $FLOOR_PORT"
 fi
+RSS_TOKEN_W=""
+if [ "$TOKEN_ROW" = 1 ] || [ "$FLOOR" = 1 ]; then
+  for r in $(seq 1 "$REPS"); do
+    if [ "$TOKEN_ROW" = 1 ]; then
+      log "token row rep $r/$REPS"
+      (cd "$WORK/peers" && timeout 600 node lib/bench_mcp.mjs --n "$N" --warmup "$WARMUP" --concurrency "$CONC" --conc-n "$CONC_N" \
+        --label "gateway-token" --json "$OUT" --pids "$WPID" --header "Authorization: Bearer $AGENT_TOKEN" "$URL/mcp")
+    fi
+    if [ "$FLOOR" = 1 ]; then
+      log "sdk floor rep $r/$REPS"
+      (cd "$WORK/peers" && timeout 600 node lib/bench_mcp.mjs --n "$N" --warmup "$WARMUP" --concurrency "$CONC" --conc-n "$CONC_N" \
+        --label "sdk-floor" --json "$OUT" --pids "$FPID" "http://127.0.0.1:$FLOOR_PORT/mcp")
+    fi
+  done
+  [ "$TOKEN_ROW" = 1 ] && RSS_TOKEN_W=$(rss_kb "$WPID")
+fi
+[ -n "$FPID" ] && { kill "$FPID" 2>/dev/null || true; FPID=""; }
 if [ -n "$LABEL_SUFFIX" ]; then sed -i "s/\"label\":\"gateway\([^\"]*\)\"/\"label\":\"gateway\1$LABEL_SUFFIX\"/" "$OUT"; fi
 
 if [ "$PROFILE" = 1 ] && command -v perf > /dev/null; then

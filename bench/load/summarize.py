@@ -11,7 +11,8 @@ starts = [tuple(map(int, l.split())) for l in open(os.path.join(d, 'startup.txt'
 
 NAMES = {'http-direct': 'server-everything over HTTP, direct', 'mcp-proxy': 'through mcp-proxy (proxy + its node child)',
          'stdio-direct': 'stdio, direct', 'gateway': 'through Warden (HTTP, anonymous agent)',
-         'gateway-token': 'through Warden (HTTP, bearer token; run after the others)'}
+         'gateway-token': 'through Warden (HTTP, bearer token; run after the others)',
+         'sdk-floor': 'bare SDK proxy, the floor (no identity, policy or audit; interleaved with the token row)'}
 def name(lab):
     for k in sorted(NAMES, key=len, reverse=True):
         if lab.startswith(k): return NAMES[k] + (f' [{lab[len(k):]}]' if lab[len(k):] else '')
@@ -69,6 +70,33 @@ for lab in [l for l in S if l.startswith('gateway')]:
     check('process CPU-ms/call, seq, vs proxy + child (as measured)' + tag, lab, 'seq_server_cpu_ms_per_call', px['seq_server_cpu_ms_per_call'], '<=', 0.5, 3)
     check(f'process CPU-ms/call, {conc} in flight, vs proxy alone (est.)' + tag, lab, 'conc_server_cpu_ms_per_call', px_only.get('conc_server_cpu_ms_per_call'), '<=', 0.5, 3)
     check(f'calls/s at {conc} in flight' + tag, lab, 'conc_calls_per_s', px['conc_calls_per_s'], '>=', 1.0, 0)
+
+fl = S.get('sdk-floor')
+if fl:
+    # The floor is what the official SDK costs a gateway that only forwards: the part of each figure no gateway
+    # built on it can go below. Warden's own pipeline (identity, policy, stops, limits, audit) is the difference.
+    print('\n### The SDK floor against the same targets (what any gateway built on the official SDK starts from)\n')
+    print('| check | SDK floor | mcp-proxy | ratio | target | the floor alone |')
+    print('|---|---|---|---|---|---|')
+    def fcheck(title, key, pxv, op, tgt, nd=2):
+        if fl[key] is None or pxv is None:
+            return
+        ratio = fl[key] / pxv
+        ok = ratio <= tgt if op == '<=' else ratio >= tgt
+        print(f"| {title} | {f(fl[key],nd)} | {f(pxv,nd)} | {ratio:.2f}x | {op} {tgt}x | {'within' if ok else '**already over**'} |")
+    fcheck('seq p50 ms', 'seq_p50', px['seq_p50'], '<=', 0.5)
+    fcheck('seq p99 ms', 'seq_p99', px['seq_p99'], '<=', 0.5)
+    fcheck('process CPU-ms/call, seq, vs proxy alone (est.)', 'seq_server_cpu_ms_per_call', px_only.get('seq_server_cpu_ms_per_call'), '<=', 0.5, 3)
+    fcheck(f'process CPU-ms/call, {conc} in flight, vs proxy alone (est.)', 'conc_server_cpu_ms_per_call', px_only.get('conc_server_cpu_ms_per_call'), '<=', 0.5, 3)
+    fcheck(f'calls/s at {conc} in flight', 'conc_calls_per_s', px['conc_calls_per_s'], '>=', 1.0, 0)
+    g = S.get('gateway-token') or S.get('gateway')
+    if g:
+        lab = 'gateway-token' if S.get('gateway-token') else 'gateway'
+        print(f"\nWarden's pipeline on top of the floor ({lab}, CPU-ms per call): sequential "
+              f"{f(sub(g['seq_server_cpu_ms_per_call'], fl['seq_server_cpu_ms_per_call']),3)}, {conc} in flight "
+              f"{f(sub(g['conc_server_cpu_ms_per_call'], fl['conc_server_cpu_ms_per_call']),3)}; budget the targets leave it: "
+              f"sequential {f(sub(px_only.get('seq_server_cpu_ms_per_call') and 0.5 * px_only['seq_server_cpu_ms_per_call'], fl['seq_server_cpu_ms_per_call']),3)}, "
+              f"{conc} in flight {f(sub(px_only.get('conc_server_cpu_ms_per_call') and 0.5 * px_only['conc_server_cpu_ms_per_call'], fl['conc_server_cpu_ms_per_call']),3)}.")
 
 print('\n### Start-up and memory (Warden fronting server-everything over stdio)\n')
 ports = [p for p, _ in starts]; ups = [u for _, u in starts]

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Threading.Channels;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
@@ -8,9 +9,11 @@ namespace Warden.Gateway.Upstreams;
 /// Wraps an upstream transport so progress notifications are seen in wire order, before the response
 /// that follows them. The SDK dispatches inbound messages concurrently, so a progress update relayed from
 /// an ordinary notification handler races the tool's response (half of the final updates were lost in a
-/// spike). Here the read loop hands each progress notification to <see cref="ProgressRelay"/>, which queues
-/// it without waiting for the agent, and only then passes the next message on: a slow agent never blocks
-/// the upstream's read loop, and the call's handler drains the queue before it answers.
+/// spike). Here the session's own read of each message hands a progress notification to
+/// <see cref="ProgressRelay"/>, which queues it without waiting for the agent, and only then yields the next
+/// message: a slow agent never blocks the upstream's read loop, and the call's handler drains the queue
+/// before it answers. The filter runs inside the session's read rather than in a pump of its own, so a
+/// response reaches its caller without an extra thread hand-off.
 /// </summary>
 internal sealed class OrderedClientTransport(IClientTransport inner, ProgressRelay relay) : IClientTransport
 {
@@ -22,60 +25,41 @@ internal sealed class OrderedClientTransport(IClientTransport inner, ProgressRel
         return new OrderedTransport(transport, relay);
     }
 
-    private sealed class OrderedTransport : ITransport
+    private sealed class OrderedTransport(ITransport inner, ProgressRelay relay) : ITransport
     {
-        private readonly ITransport _inner;
-        private readonly ProgressRelay _relay;
-        private readonly Channel<JsonRpcMessage> _messages = Channel.CreateUnbounded<JsonRpcMessage>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        private readonly Task _pump;
+        private readonly ProgressFilter _reader = new(inner.MessageReader, relay);
 
-        public OrderedTransport(ITransport inner, ProgressRelay relay)
-        {
-            _inner = inner;
-            _relay = relay;
-            _pump = Task.Run(PumpAsync);
-        }
+        public string? SessionId => inner.SessionId;
 
-        public string? SessionId => _inner.SessionId;
-
-        public ChannelReader<JsonRpcMessage> MessageReader => _messages.Reader;
+        public ChannelReader<JsonRpcMessage> MessageReader => _reader;
 
         public Task SendMessageAsync(JsonRpcMessage message, CancellationToken cancellationToken = default) =>
-            _inner.SendMessageAsync(message, cancellationToken);
+            inner.SendMessageAsync(message, cancellationToken);
 
-        private async Task PumpAsync()
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
+    /// <summary>The inner reader minus the progress notifications the relay took.</summary>
+    private sealed class ProgressFilter(ChannelReader<JsonRpcMessage> inner, ProgressRelay relay) : ChannelReader<JsonRpcMessage>
+    {
+        public override Task Completion => inner.Completion;
+
+        public override bool TryRead([MaybeNullWhen(false)] out JsonRpcMessage item)
         {
-            try
+            while (inner.TryRead(out item))
             {
-                await foreach (var message in _inner.MessageReader.ReadAllAsync().ConfigureAwait(false))
+                if (item is JsonRpcNotification { Method: NotificationMethods.ProgressNotification } progress && relay.TryEnqueue(progress))
                 {
-                    if (message is JsonRpcNotification { Method: NotificationMethods.ProgressNotification } progress && _relay.TryEnqueue(progress))
-                    {
-                        continue;
-                    }
-
-                    await _messages.Writer.WriteAsync(message).ConfigureAwait(false);
+                    continue;
                 }
 
-                _messages.Writer.TryComplete();
+                return true;
             }
-            catch (Exception ex)
-            {
-                _messages.Writer.TryComplete(ex);
-            }
+
+            return false;
         }
 
-        public async ValueTask DisposeAsync()
-        {
-            await _inner.DisposeAsync().ConfigureAwait(false);
-            try
-            {
-                await _pump.ConfigureAwait(false);
-            }
-            catch
-            {
-                // The pump reports its failure through the channel; disposal must not throw.
-            }
-        }
+        public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
+            inner.WaitToReadAsync(cancellationToken);
     }
 }
