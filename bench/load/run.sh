@@ -13,6 +13,8 @@
 # PROFILE=1 (perf record the warden process during one extra bench pass; needs perf),
 # FLOOR=1 (default: also measure bench/Warden.SdkFloor, the official SDK forwarding calls and doing nothing else,
 # interleaved with the token row: the least any gateway built on the SDK costs, to read Warden's figures against),
+# STAGE_ROW=1 (default: also measure bench/Warden.StageHost, Warden on the same config and store without its per-call
+# audit records, with the bearer token, interleaved with the token row: the audit stage's share),
 # LABEL_SUFFIX (appended to the Warden row labels, e.g. "+audit" when later stages are switched on),
 # WARDEN_EXTRA_YAML (file whose contents are appended to the temp warden.yaml, for those stages),
 # WARDEN_EXTRA_POLICY (a policy file copied into the temp policy folder, e.g. bench/load/data-guard.yaml).
@@ -22,7 +24,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 PEERS=${PEERS:-$REPO/../shared/bench-peers}
 export REPS=${REPS:-3} N=${N:-2000} WARMUP=${WARMUP:-300} CONC=${CONC:-16} CONC_N=${CONC_N:-4000}
-STARTS=${STARTS:-3}; TOKEN_ROW=${TOKEN_ROW:-1}; FLOOR=${FLOOR:-1}; PROFILE=${PROFILE:-0}; LABEL_SUFFIX=${LABEL_SUFFIX:-}
+STARTS=${STARTS:-3}; TOKEN_ROW=${TOKEN_ROW:-1}; FLOOR=${FLOOR:-1}; STAGE_ROW=${STAGE_ROW:-1}; PROFILE=${PROFILE:-0}; LABEL_SUFFIX=${LABEL_SUFFIX:-}
 STAMP=$(date +%Y%m%d_%H%M%S)
 RES=${RES:-$HERE/results/$(date +%Y-%m-%d)/$STAMP}; mkdir -p "$RES"
 exec > >(tee "$RES/run.log") 2>&1
@@ -34,8 +36,9 @@ rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { [ -r "/proc/$1/stat" ] && awk '{sub(/.*\) /,""); print $12+$13}' "/proc/$1/stat" || echo 0; }
 
-WPID=""; LOADPID=""; DOGPID=""; FPID=""
+WPID=""; LOADPID=""; DOGPID=""; FPID=""; SPID=""
 cleanup() {
+  [ -n "$SPID" ] && kill "$SPID" 2>/dev/null || true
   [ -n "$WPID" ] && kill "$WPID" 2>/dev/null || true
   [ -n "$FPID" ] && kill "$FPID" 2>/dev/null || true
   [ -n "$LOADPID" ] && kill "$LOADPID" 2>/dev/null || true
@@ -59,6 +62,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "dotnet build src/Warden.Cli -c Release"
   (cd "$REPO" && dotnet build src/Warden.Cli -c Release -nologo -v q)
   [ "$FLOOR" = 1 ] && (cd "$REPO" && dotnet build bench/Warden.SdkFloor -c Release -nologo -v q)
+  [ "$STAGE_ROW" = 1 ] && (cd "$REPO" && dotnet build bench/Warden.StageHost -c Release -nologo -v q)
 fi
 DLL=$REPO/src/Warden.Cli/bin/Release/net10.0/warden.dll
 WARDEN=(dotnet "$DLL")
@@ -145,13 +149,35 @@ if [ "$FLOOR" = 1 ]; then
   for i in $(seq 1 300); do (echo > /dev/tcp/127.0.0.1/$FLOOR_PORT) 2>/dev/null && break; sleep 0.05; done
   log "sdk floor: pid $FPID on $FLOOR_PORT"
 fi
+if [ "$STAGE_ROW" = 1 ]; then
+  # Same warden.yaml, so the same store (two processes on one SQLite store are supported) and the same agent token.
+  STAGE_PORT=$(free_port)
+  dotnet "$REPO/bench/Warden.StageHost/bin/Release/net10.0/Warden.StageHost.dll" "$CFG/warden.yaml" "127.0.0.1:$STAGE_PORT" > "$WORK/stage.log" 2>&1 & SPID=$!
+  for i in $(seq 1 600); do curl -sf "http://127.0.0.1:$STAGE_PORT/api/v1/health" > /dev/null 2>&1 && break; sleep 0.05; done
+  for i in $(seq 1 600); do
+    curl -sf -H "Authorization: Bearer $OP_TOKEN" "http://127.0.0.1:$STAGE_PORT/api/v1/status" 2>/dev/null | grep -q '"state":"up"' && break; sleep 0.05
+  done
+  log "stage host (no call audit): pid $SPID on $STAGE_PORT"
+fi
+# The gateway under test has served the whole peer run by now: one unrecorded pass brings the two fresh processes
+# past their JIT warm-up too, so the interleaved rows compare warm processes only.
+for pair in "${FPID:+$FLOOR_PORT}" "${SPID:+$STAGE_PORT}"; do
+  [ -n "$pair" ] || continue
+  (cd "$WORK/peers" && timeout 600 node lib/bench_mcp.mjs --n "$N" --warmup "$WARMUP" --concurrency "$CONC" --conc-n "$CONC_N" \
+    --label warm-up --header "Authorization: Bearer $AGENT_TOKEN" "http://127.0.0.1:$pair/mcp" > /dev/null) || true
+done
 RSS_TOKEN_W=""
-if [ "$TOKEN_ROW" = 1 ] || [ "$FLOOR" = 1 ]; then
+if [ "$TOKEN_ROW" = 1 ] || [ "$FLOOR" = 1 ] || [ "$STAGE_ROW" = 1 ]; then
   for r in $(seq 1 "$REPS"); do
     if [ "$TOKEN_ROW" = 1 ]; then
       log "token row rep $r/$REPS"
       (cd "$WORK/peers" && timeout 600 node lib/bench_mcp.mjs --n "$N" --warmup "$WARMUP" --concurrency "$CONC" --conc-n "$CONC_N" \
         --label "gateway-token" --json "$OUT" --pids "$WPID" --header "Authorization: Bearer $AGENT_TOKEN" "$URL/mcp")
+    fi
+    if [ "$STAGE_ROW" = 1 ]; then
+      log "stage row (no call audit) rep $r/$REPS"
+      (cd "$WORK/peers" && timeout 600 node lib/bench_mcp.mjs --n "$N" --warmup "$WARMUP" --concurrency "$CONC" --conc-n "$CONC_N" \
+        --label "stage-noaudit" --json "$OUT" --pids "$SPID" --header "Authorization: Bearer $AGENT_TOKEN" "http://127.0.0.1:$STAGE_PORT/mcp")
     fi
     if [ "$FLOOR" = 1 ]; then
       log "sdk floor rep $r/$REPS"
@@ -162,6 +188,7 @@ if [ "$TOKEN_ROW" = 1 ] || [ "$FLOOR" = 1 ]; then
   [ "$TOKEN_ROW" = 1 ] && RSS_TOKEN_W=$(rss_kb "$WPID")
 fi
 [ -n "$FPID" ] && { kill "$FPID" 2>/dev/null || true; FPID=""; }
+[ -n "$SPID" ] && { kill "$SPID" 2>/dev/null || true; SPID=""; }
 if [ -n "$LABEL_SUFFIX" ]; then sed -i "s/\"label\":\"gateway\([^\"]*\)\"/\"label\":\"gateway\1$LABEL_SUFFIX\"/" "$OUT"; fi
 
 if [ "$PROFILE" = 1 ] && command -v perf > /dev/null; then

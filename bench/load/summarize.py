@@ -12,7 +12,8 @@ starts = [tuple(map(int, l.split())) for l in open(os.path.join(d, 'startup.txt'
 NAMES = {'http-direct': 'server-everything over HTTP, direct', 'mcp-proxy': 'through mcp-proxy (proxy + its node child)',
          'stdio-direct': 'stdio, direct', 'gateway': 'through Warden (HTTP, anonymous agent)',
          'gateway-token': 'through Warden (HTTP, bearer token; run after the others)',
-         'sdk-floor': 'bare SDK proxy, the floor (no identity, policy or audit; interleaved with the token row)'}
+         'sdk-floor': 'bare SDK proxy, the floor (no identity, policy or audit; interleaved with the token row)',
+         'stage-noaudit': 'Warden without its per-call audit records (bench/Warden.StageHost; bearer token; interleaved with the token row)'}
 def name(lab):
     for k in sorted(NAMES, key=len, reverse=True):
         if lab.startswith(k): return NAMES[k] + (f' [{lab[len(k):]}]' if lab[len(k):] else '')
@@ -71,6 +72,27 @@ for lab in [l for l in S if l.startswith('gateway')]:
     check(f'process CPU-ms/call, {conc} in flight, vs proxy alone (est.)' + tag, lab, 'conc_server_cpu_ms_per_call', px_only.get('conc_server_cpu_ms_per_call'), '<=', 0.5, 3)
     check(f'calls/s at {conc} in flight' + tag, lab, 'conc_calls_per_s', px['conc_calls_per_s'], '>=', 1.0, 0)
 
+def checks_for(label, heading):
+    # The same target checks for an extra row (the SDK floor, Warden without its call audit).
+    r = S.get(label)
+    if not r:
+        return
+    print(f'\n### {heading}\n')
+    print('| check | this row | mcp-proxy | ratio | target | result |')
+    print('|---|---|---|---|---|---|')
+    def one(title, key, pxv, op, tgt, nd=2):
+        if r[key] is None or pxv is None:
+            return
+        ratio = r[key] / pxv
+        ok = ratio <= tgt if op == '<=' else ratio >= tgt
+        print(f"| {title} | {f(r[key],nd)} | {f(pxv,nd)} | {ratio:.2f}x | {op} {tgt}x | {'met' if ok else '**not met**'} |")
+    one('seq p50 ms', 'seq_p50', px['seq_p50'], '<=', 0.5)
+    one('seq p99 ms', 'seq_p99', px['seq_p99'], '<=', 0.5)
+    one('process CPU-ms/call, seq, vs proxy alone (est.)', 'seq_server_cpu_ms_per_call', px_only.get('seq_server_cpu_ms_per_call'), '<=', 0.5, 3)
+    one(f'process CPU-ms/call, {conc} in flight, vs proxy alone (est.)', 'conc_server_cpu_ms_per_call', px_only.get('conc_server_cpu_ms_per_call'), '<=', 0.5, 3)
+    one(f'calls/s at {conc} in flight', 'conc_calls_per_s', px['conc_calls_per_s'], '>=', 1.0, 0)
+
+checks_for('stage-noaudit', "Warden without its per-call audit records against the same targets (the gateway's own stages; the audit stage's share is the difference to the token row)")
 fl = S.get('sdk-floor')
 if fl:
     # The floor is what the official SDK costs a gateway that only forwards: the part of each figure no gateway

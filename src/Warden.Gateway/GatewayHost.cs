@@ -37,6 +37,13 @@ public sealed class GatewayOptions
 
     /// <summary>Extra logging setup (tests capture logs).</summary>
     public Action<ILoggingBuilder>? ConfigureLogging { get; init; }
+
+    /// <summary>
+    /// False only in <c>bench/Warden.StageHost</c>: calls are decided and forwarded without their audit records, so
+    /// the load harness can show what the audit stage costs. Neither the config file nor the CLI can reach it:
+    /// Warden itself never forwards a call it has not recorded.
+    /// </summary>
+    internal bool AuditCalls { get; init; } = true;
 }
 
 /// <summary>Builds and runs the gateway: MCP at <c>/mcp</c>, the API under <c>/api/v1</c>, the dashboard at <c>/ui</c>.</summary>
@@ -149,7 +156,7 @@ public static class GatewayHost
         // Malformed API bodies become BadHttpRequestException, which ErrorShieldMiddleware answers with a message.
         services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddHostedService<GatewayLifetime>();
-        services.AddWardenAudit(config); // wraps the decider; starts after GatewayLifetime
+        services.AddWardenAudit(config, options.AuditCalls); // wraps the decider; starts after GatewayLifetime
 
         // Approvals wrap the audited decider: an ask is recorded as decided before it waits for a human.
         var audited = services.Last(d => d.ServiceType == typeof(ICallDecider));

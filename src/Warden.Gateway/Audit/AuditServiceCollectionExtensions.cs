@@ -11,14 +11,21 @@ internal static class AuditServiceCollectionExtensions
     /// Registers the audit log and wraps the registered <see cref="ICallDecider"/> in an <see cref="AuditingCallDecider"/>.
     /// Call after the decider and after <c>GatewayLifetime</c> are registered (the audit starts after the store and policy).
     /// </summary>
-    public static IServiceCollection AddWardenAudit(this IServiceCollection services, WardenConfig config)
+    /// <param name="services">The gateway's services.</param>
+    /// <param name="config">The gateway's config.</param>
+    /// <param name="auditCalls">False only for the stage benchmark (see <see cref="GatewayOptions.AuditCalls"/>).</param>
+    public static IServiceCollection AddWardenAudit(this IServiceCollection services, WardenConfig config, bool auditCalls = true)
     {
         ArgumentNullException.ThrowIfNull(config);
         services.AddSingleton<AuditLog>();
         var inner = services.LastOrDefault(d => d.ServiceType == typeof(ICallDecider))
             ?? throw new InvalidOperationException("register an ICallDecider before AddWardenAudit");
-        services.Remove(inner);
-        services.AddSingleton<ICallDecider>(sp => new AuditingCallDecider(Resolve(inner, sp), sp.GetRequiredService<AuditLog>()));
+        if (auditCalls)
+        {
+            services.Remove(inner);
+            services.AddSingleton<ICallDecider>(sp => new AuditingCallDecider(Resolve(inner, sp), sp.GetRequiredService<AuditLog>()));
+        }
+
         services.AddHostedService<AuditLifetime>();
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, AuditJsonContext.Default));
         return services;

@@ -1,0 +1,26 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using Warden.Gateway;
+using Warden.Gateway.Configuration;
+
+// Warden as `warden serve` runs it, with one stage taken out: the per-call audit records (decision, intent,
+// outcome). The issue that built the gateway set its performance targets before the audit existed and asked every
+// later stage to be measured switched on; Warden itself cannot switch the audit off (it never forwards a call it has
+// not recorded), so bench/load/run.sh runs this host next to the real gateway to show the audit's share.
+// Not a product: nothing but this program can build a gateway without the call audit.
+//   dotnet Warden.StageHost.dll CONFIG [LISTEN]
+if (args.Length < 1)
+{
+    Console.Error.WriteLine("usage: Warden.StageHost CONFIG [LISTEN]");
+    return 2;
+}
+
+var config = ConfigLoader.Load(args[0]);
+var app = GatewayHost.Build(config, new GatewayOptions
+{
+    Listen = args.Length > 1 ? args[1] : null,
+    LogLevel = LogLevel.Warning,
+    AuditCalls = false,
+});
+await app.RunAsync();
+return 0;
