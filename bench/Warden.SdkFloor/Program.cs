@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using ModelContextProtocol;
 using ModelContextProtocol.AspNetCore;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
@@ -18,14 +19,25 @@ if (args.Length < 2 || !int.TryParse(args[0], out var port))
     return 2;
 }
 
-await using var upstream = await McpClient.CreateAsync(new StdioClientTransport(new StdioClientTransportOptions
+McpClient upstream;
+try
 {
-    Name = "upstream",
-    Command = args[1],
-    Arguments = args[2..],
-    InheritEnvironmentVariables = false,
-    EnvironmentVariables = StdioClientTransportOptions.GetDefaultEnvironmentVariables(),
-}));
+    upstream = await McpClient.CreateAsync(new StdioClientTransport(new StdioClientTransportOptions
+    {
+        Name = "upstream",
+        Command = args[1],
+        Arguments = args[2..],
+        InheritEnvironmentVariables = false,
+        EnvironmentVariables = StdioClientTransportOptions.GetDefaultEnvironmentVariables(),
+    }));
+}
+catch (Exception ex) when (ex is IOException or InvalidOperationException or McpException or System.ComponentModel.Win32Exception)
+{
+    Console.Error.WriteLine($"Warden.SdkFloor: cannot start the upstream '{args[1]}': {ex.Message}");
+    return 1;
+}
+
+await using var _ = upstream;
 
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();

@@ -15,12 +15,21 @@ if (args.Length < 1)
     return 2;
 }
 
-var config = ConfigLoader.Load(args[0]);
-var app = GatewayHost.Build(config, new GatewayOptions
+WebApplication app;
+try
 {
-    Listen = args.Length > 1 ? args[1] : null,
-    LogLevel = LogLevel.Warning,
-    AuditCalls = false,
-});
+    app = GatewayHost.Build(ConfigLoader.Load(args[0]), new GatewayOptions
+    {
+        Listen = args.Length > 1 ? args[1] : null,
+        LogLevel = LogLevel.Warning,
+        AuditCalls = false,
+    });
+}
+catch (Exception ex) when (ex is Warden.Core.Text.SourceException or InvalidOperationException or IOException)
+{
+    Console.Error.WriteLine($"Warden.StageHost: {ex.Message}");
+    return 2;
+}
+
 await app.RunAsync();
 return 0;

@@ -147,6 +147,7 @@ if [ "$FLOOR" = 1 ]; then
   FLOOR_PORT=$(free_port)
   dotnet "$REPO/bench/Warden.SdkFloor/bin/Release/net10.0/Warden.SdkFloor.dll" "$FLOOR_PORT" node "$SE_JS" stdio > "$WORK/floor.log" 2>&1 & FPID=$!
   for i in $(seq 1 300); do (echo > /dev/tcp/127.0.0.1/$FLOOR_PORT) 2>/dev/null && break; sleep 0.05; done
+  (echo > /dev/tcp/127.0.0.1/$FLOOR_PORT) 2>/dev/null || { echo "the SDK floor did not start; log:" >&2; tail -20 "$WORK/floor.log" >&2; exit 1; }
   log "sdk floor: pid $FPID on $FLOOR_PORT"
 fi
 if [ "$STAGE_ROW" = 1 ]; then
@@ -157,6 +158,8 @@ if [ "$STAGE_ROW" = 1 ]; then
   for i in $(seq 1 600); do
     curl -sf -H "Authorization: Bearer $OP_TOKEN" "http://127.0.0.1:$STAGE_PORT/api/v1/status" 2>/dev/null | grep -q '"state":"up"' && break; sleep 0.05
   done
+  curl -sf -H "Authorization: Bearer $OP_TOKEN" "http://127.0.0.1:$STAGE_PORT/api/v1/status" 2>/dev/null | grep -q '"state":"up"' \
+    || { echo "the stage host did not come up; log:" >&2; tail -20 "$WORK/stage.log" >&2; exit 1; }
   log "stage host (no call audit): pid $SPID on $STAGE_PORT"
 fi
 # The gateway under test has served the whole peer run by now: one unrecorded pass brings the two fresh processes
