@@ -18,19 +18,8 @@ internal sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 /// <summary>Runs the real CLI (<c>dotnet warden.dll</c>, built next to the tests) as a child process.</summary>
 internal static class CliProcess
 {
-    private static readonly Lazy<string> Root = new(() =>
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Warden.slnx")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root (Warden.slnx) above " + AppContext.BaseDirectory);
-    });
-
     /// <summary>The repository root.</summary>
-    public static string RepoRoot => Root.Value;
+    public static string RepoRoot => Repo.Root;
 
     /// <summary>A path under the repository root.</summary>
     public static string InRepo(params string[] parts) => Path.Combine([RepoRoot, .. parts]);
